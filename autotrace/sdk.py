@@ -1,0 +1,176 @@
+"""The OpenTelemetry SDK set-up: resource, sampler, span limits, processors, propagator, exit handling.
+
+Built once per process, on first need (the app imports the OpenTelemetry API or a library we
+instrument), never at interpreter start-up: that keeps ``python -c pass`` cheap under autotrace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import platform
+import socket
+import sys
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+
+from autotrace import _log
+from autotrace._errors import guard
+from autotrace._version import __version__
+from autotrace.config import Config
+from autotrace.export import BatchProcessor, make_exporter_factory
+
+SCOPE = "autotrace"
+
+
+@dataclass
+class Tracing:
+    """What instrumentations are given: the provider, its propagator, and our processors."""
+
+    config: Config
+    provider: TracerProvider
+    propagator: TextMapPropagator
+    processors: list[BatchProcessor]
+
+    def tracer(self, name: str) -> trace.Tracer:
+        return self.provider.get_tracer(f"{SCOPE}.{name}", __version__)
+
+    def flush(self, timeout_s: float) -> bool:
+        return all([p.flush(timeout_s) for p in self.processors])
+
+    def shutdown(self, timeout_s: float) -> bool:
+        return all([p.close(timeout_s) for p in self.processors])
+
+
+def build(config: Config) -> tuple[Tracing, list[str]]:
+    """Make the SDK objects for ``config``; returns them and any problems found on the way."""
+    from autotrace import propagation, sampling
+
+    problems: list[str] = []
+    rules, rule_errors = sampling.parse_rules(config.sampling_rules) if config.sampling_rules else ([], [])
+    problems += [f"AUTOTRACE_SAMPLING_RULES: {e}" for e in rule_errors]
+    arg = None if config.sampler_arg is None else str(config.sampler_arg)
+    sampler, sampler_errors = sampling.build_sampler(config.sampler, arg, rules)
+    problems += sampler_errors
+    propagator, unknown = propagation.build_propagator(list(config.propagators))
+    problems += [f"OTEL_PROPAGATORS: unknown propagator {name!r} ignored" for name in unknown]
+    provider = TracerProvider(
+        sampler=sampler,
+        resource=make_resource(config),
+        shutdown_on_exit=False,  # we flush at exit ourselves, within a bound
+        span_limits=make_span_limits(config),
+    )
+    _refresh_pid_after_fork(provider)
+    processors = []
+    for name in config.exporters:
+        if name == "none":
+            continue
+        factory = make_exporter_factory(name, config.otlp, config.batch)
+        processor = BatchProcessor(factory, config.batch, name=name)
+        provider.add_span_processor(processor)
+        processors.append(processor)
+    return Tracing(config, provider, propagator, processors), problems
+
+
+def _refresh_pid_after_fork(provider: TracerProvider) -> None:
+    """Pre-fork servers: each worker's spans carry the worker's own ``process.pid``.
+
+    The resource is updated in place, so every tracer already handed out sees it. Our hook runs after
+    the SDK's own fork hook (registered when the provider was made), which may swap the resource.
+    """
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.ref(provider)
+
+    def after_in_child() -> None:
+        live = ref()
+        if live is None:
+            return
+        with guard("resource update after fork"):
+            resource = live.resource
+            attrs = dict(resource.attributes)
+            attrs["process.pid"] = os.getpid()
+            attrs["process.parent_pid"] = os.getppid()
+            resource.__init__(attrs, resource.schema_url)  # type: ignore[misc]
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+def make_span_limits(config: Config) -> SpanLimits:
+    def value(v: int | None) -> int:
+        return SpanLimits.UNSET if v is None else v
+
+    lim = config.limits
+    return SpanLimits(
+        max_span_attributes=value(lim.attribute_count),
+        max_attributes=value(lim.attribute_count),
+        max_events=value(lim.event_count),
+        max_links=value(lim.link_count),
+        max_event_attributes=value(lim.event_attribute_count),
+        max_link_attributes=value(lim.link_attribute_count),
+        max_attribute_length=value(lim.attribute_value_length),
+        max_span_attribute_length=value(lim.attribute_value_length),
+    )
+
+
+def make_resource(config: Config) -> Resource:
+    """Service, telemetry, process, host and runtime attributes; OTEL_RESOURCE_ATTRIBUTES wins."""
+    from opentelemetry.version import __version__ as sdk_version
+
+    attrs: dict[str, Any] = {
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.version": sdk_version,
+        "telemetry.distro.name": "autotrace",
+        "telemetry.distro.version": __version__,
+        "process.pid": os.getpid(),
+        "process.parent_pid": os.getppid(),
+        "process.executable.path": sys.executable,
+        "process.executable.name": os.path.basename(sys.executable),
+        "process.runtime.name": sys.implementation.name,
+        "process.runtime.version": platform.python_version(),
+        "process.runtime.description": sys.version,
+        "host.name": socket.gethostname(),
+        "host.arch": platform.machine(),
+        "os.type": sys.platform,
+    }
+    attrs.update(dict(config.resource_attributes))
+    attrs["service.name"] = config.service_name
+    return Resource(attrs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exit: flush within a bound on normal exit, sys.exit, SIGINT (KeyboardInterrupt) and SIGTERM.
+
+_exit_lock = threading.Lock()
+_exiting = False
+
+
+def install_exit_handler(tracing: Tracing) -> None:
+    atexit.register(flush_at_exit, tracing)
+
+
+def flush_at_exit(tracing: Tracing) -> None:
+    """Flush and stop export, once, within AUTOTRACE_SHUTDOWN_TIMEOUT."""
+    global _exiting
+    with _exit_lock:
+        if _exiting:
+            return
+        _exiting = True
+    with guard("flush at exit"):
+        if not tracing.shutdown(tracing.config.shutdown_timeout_s):
+            left = sum(p.stats()["queued"] for p in tracing.processors)
+            errors = [p.last_error for p in tracing.processors if p.last_error]
+            _log.warn(
+                "could not export all spans before exit (AUTOTRACE_SHUTDOWN_TIMEOUT=%dms, %d still queued)%s",
+                int(tracing.config.shutdown_timeout_s * 1000),
+                left,
+                f"; last error: {errors[0]}" if errors else "",
+            )
