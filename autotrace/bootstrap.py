@@ -120,6 +120,7 @@ def _start(config: Config) -> None:
     _errors.set_strict(config.strict or _errors.is_strict())
     for problem in config.problems:
         _log.warn("%s", problem)
+    _sanitize_propagators_variable(config)
     other = other_agent()
     if other:
         _log.warn("%s is already active in this process; autotrace stands down", other)
@@ -127,6 +128,17 @@ def _start(config: Config) -> None:
     _agent = Agent(config)
     _arm(_agent)
     _install_sigterm(_agent)
+
+
+def _sanitize_propagators_variable(config: Config) -> None:
+    """Keep only the propagator names we know in OTEL_PROPAGATORS.
+
+    ``opentelemetry.propagate`` raises at import on a name it cannot load, which would break the app the
+    first time it (or a library) imports it; we warned about the name already, and drop it, as we said.
+    """
+    value = os.environ.get("OTEL_PROPAGATORS")
+    if value is not None and any(p.variable == "OTEL_PROPAGATORS" for p in config.problems):
+        os.environ["OTEL_PROPAGATORS"] = ",".join(config.propagators)
 
 
 def other_agent(env: dict[str, str] | None = None) -> str | None:

@@ -541,16 +541,8 @@ class B3SinglePropagator(TextMapPropagator):
         return {_B3}
 
 
-class B3MultiPropagator(TextMapPropagator):
-    """Zipkin B3, writing the ``x-b3-*`` headers; extraction reads single or multiple headers."""
-
-    def extract(
-        self,
-        carrier: CarrierT,
-        context: Context | None = None,
-        getter: Getter[CarrierT] = default_getter,
-    ) -> Context:
-        return _extract_b3(carrier, context, getter)
+class B3MultiPropagator(B3SinglePropagator):
+    """Zipkin B3, writing the ``x-b3-*`` headers; extraction (inherited) reads single or multiple headers."""
 
     def inject(
         self,

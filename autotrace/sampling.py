@@ -34,6 +34,8 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import get_current_span
 
+from autotrace.config import SAMPLERS
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Callable
@@ -56,18 +58,7 @@ DEFAULT_TRACES_PER_SECOND = 100.0
 DEFAULT_RATIO = 1.0
 
 _PARENT_BASED = "parentbased_"
-_SAMPLER_NAMES = frozenset(
-    {
-        "always_on",
-        "always_off",
-        "traceidratio",
-        "parentbased_always_on",
-        "parentbased_always_off",
-        "parentbased_traceidratio",
-        "autotrace_ratelimiting",
-        "parentbased_autotrace_ratelimiting",
-    }
-)
+_SAMPLER_NAMES = frozenset(SAMPLERS)  # one list of names, shared with the configuration
 
 # Attribute keys the rules read (stable HTTP semantic conventions); nothing else is looked at.
 METHOD_KEY = "http.request.method"

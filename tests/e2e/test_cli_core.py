@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -257,6 +258,7 @@ def test_exit_does_not_hang_when_the_endpoint_is_down(tmp_path: Path) -> None:
 
 
 GUNICORN_CONF = """
+import json
 import os
 from opentelemetry import trace
 
@@ -321,3 +323,68 @@ def test_multiprocessing_fork_children_export(tmp_path: Path, receiver: OTLPRece
     work = [s for s in spans if s.name == "work"]
     assert len({s.attributes["pid"] for s in work}) == 2
     assert [s.name for s in spans].count("main") == 1  # the parent's queue was not exported twice
+
+
+PROPAGATE_APP = """
+import json
+from opentelemetry import propagate, trace
+
+incoming = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "k=v"}
+ctx = propagate.extract(incoming)
+with trace.get_tracer("app").start_as_current_span("handle", context=ctx):
+    outgoing = {}
+    propagate.inject(outgoing)
+print(json.dumps(outgoing, sort_keys=True))
+"""
+
+
+def test_propagators_from_the_environment_and_a_bad_name_never_breaks_the_app(
+    tmp_path: Path, receiver: OTLPReceiver
+) -> None:
+    app = write_script(tmp_path, "app.py", PROPAGATE_APP)
+    env = traced_env(receiver, OTEL_PROPAGATORS="tracecontext,b3multi,nosuch")
+    result = run([AUTOTRACE, "python", str(app)], env)
+    assert result.returncode == 0, result.stderr  # the API alone would raise at import on 'nosuch'
+    said = warnings_in(result.stderr)
+    assert len(said) == 1 and "nosuch" in said[0], result.stderr
+    (span,) = receiver.wait_for_spans(1)
+    assert span.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert span.parent_span_id == "b7ad6b7169203331"
+    assert span.trace_state == "k=v"
+    outgoing = json.loads(result.stdout)
+    assert outgoing["traceparent"] == f"00-{span.trace_id}-{span.span_id}-01"
+    assert outgoing["tracestate"] == "k=v"
+    assert outgoing["x-b3-traceid"] == span.trace_id
+    assert outgoing["x-b3-spanid"] == span.span_id
+    assert outgoing["x-b3-sampled"] == "1"
+
+
+SAMPLED_APP = """
+from opentelemetry import trace
+
+tracer = trace.get_tracer("app")
+for name in ["GET /healthz", "POST /orders", "GET /healthz", "POST /orders"]:
+    method, path = name.split()
+    with tracer.start_as_current_span(name, attributes={"http.request.method": method, "url.path": path}):
+        pass
+with tracer.start_as_current_span("background"):
+    pass
+"""
+
+
+def test_sampler_and_rules_from_the_environment(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    app = write_script(tmp_path, "app.py", SAMPLED_APP)
+    rules = '[{"path": "/healthz", "ratio": 0}, {"method": "post", "path": "/orders*", "ratio": 1}]'
+    env = traced_env(
+        receiver,
+        OTEL_TRACES_SAMPLER="traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0",
+        AUTOTRACE_SAMPLING_RULES=rules,
+    )
+    result = run([AUTOTRACE, "python", str(app)], env)
+    assert result.returncode == 0, result.stderr
+    assert warnings_in(result.stderr) == []
+    spans = receiver.wait_for_spans(2)
+    time.sleep(0.5)  # nothing else may follow
+    assert sorted(s.name for s in receiver.spans) == ["POST /orders", "POST /orders"]
+    assert [s.name for s in spans] == ["POST /orders", "POST /orders"]
