@@ -78,6 +78,16 @@ def _run(name: str, module: ModuleType, hooks: list[Hook]) -> None:
             hook(module)
 
 
+def _bind_to_parent(fullname: str, module: ModuleType) -> None:
+    """Make ``package.sub`` reachable as an attribute now, as the import system does just after this
+    loader returns, so a hook can write ``import package.sub`` and use ``package.sub``."""
+    parent, _, child = fullname.rpartition(".")
+    package = sys.modules.get(parent) if parent else None
+    if package is not None and getattr(package, child, None) is not module:
+        with guard(f"import hook for {fullname}"):
+            setattr(package, child, module)
+
+
 class _Finder:
     """Finds nothing itself: wraps the real loader of a watched module."""
 
@@ -137,7 +147,9 @@ class _Loader:
             spec.loader = self._loader  # so the module sees its real loader (resources, reload)
         module.__loader__ = self._loader
         self._loader.exec_module(module)
-        _run(self._fullname, sys.modules.get(self._fullname, module), _take(self._fullname))
+        loaded = sys.modules.get(self._fullname, module)
+        _bind_to_parent(self._fullname, loaded)
+        _run(self._fullname, loaded, _take(self._fullname))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)

@@ -167,12 +167,37 @@ class LimitsConfig(_Record):
     link_attribute_count: int | None
 
 
+class HttpConfig(_Record):
+    """What server (and later client) HTTP spans record beyond the standard attributes."""
+
+    __slots__ = (
+        "capture_request_headers",
+        "capture_response_headers",
+        "excluded_urls",
+        "sanitize_fields",
+        "trace_response",
+    )
+    _defaults = {
+        "excluded_urls": (),
+        "capture_request_headers": (),
+        "capture_response_headers": (),
+        "sanitize_fields": frozenset(),
+        "trace_response": False,
+    }
+    excluded_urls: tuple[str, ...]
+    capture_request_headers: tuple[str, ...]
+    capture_response_headers: tuple[str, ...]
+    sanitize_fields: frozenset[str]
+    trace_response: bool
+
+
 class Config(_Record):
     __slots__ = (
         "batch",
         "disabled_instrumentations",
         "enabled",
         "exporters",
+        "http",
         "limits",
         "log_level",
         "otlp",
@@ -200,6 +225,7 @@ class Config(_Record):
         "propagators": ("tracecontext", "baggage"),
         "batch": BatchConfig(),
         "limits": LimitsConfig(),
+        "http": HttpConfig(),
         "log_level": "info",
         "disabled_instrumentations": frozenset(),
         "shutdown_timeout_s": 5.0,
@@ -218,6 +244,7 @@ class Config(_Record):
     propagators: tuple[str, ...]
     batch: BatchConfig
     limits: LimitsConfig
+    http: HttpConfig
     log_level: str
     disabled_instrumentations: frozenset[str]
     shutdown_timeout_s: float
@@ -381,6 +408,7 @@ def _build(r: _Reader, argv: list[str]) -> Config:
         propagators=_propagators(r),
         batch=_batch(r),
         limits=_limits(r),
+        http=_http(r),
         log_level=r.choice(("OTEL_LOG_LEVEL",), "info", LOG_LEVELS),
         disabled_instrumentations=frozenset(
             _names(r.raw("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or "")
@@ -389,6 +417,29 @@ def _build(r: _Reader, argv: list[str]) -> Config:
         shutdown_timeout_s=r.parse(("AUTOTRACE_SHUTDOWN_TIMEOUT",), 5.0, _millis, "milliseconds"),
         strict=r.boolean("AUTOTRACE_STRICT", False),
         problems=tuple(r.problems),
+    )
+
+
+def _http(r: _Reader) -> HttpConfig:
+    def listed(*names: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for name in names for n in _names(r.raw(name) or "")))
+
+    excluded = tuple(
+        dict.fromkeys(
+            part.strip()
+            for name in ("OTEL_PYTHON_EXCLUDED_URLS", "AUTOTRACE_EXCLUDED_URLS")
+            for part in (r.raw(name) or "").split(",")
+            if part.strip()
+        )
+    )
+    return HttpConfig(
+        excluded_urls=excluded,
+        capture_request_headers=listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"),
+        capture_response_headers=listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"),
+        sanitize_fields=frozenset(
+            listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "AUTOTRACE_SANITIZE_FIELDS")
+        ),
+        trace_response=r.boolean("AUTOTRACE_TRACE_RESPONSE", False),
     )
 
 

@@ -8,4 +8,16 @@ metadata, or None for the standard library), ``install(tracing, config)`` and ``
 
 from __future__ import annotations
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    # Servers: every request to any WSGI/ASGI app they serve gets a SERVER span.
+    "uvicorn": "uvicorn.config",
+    "gunicorn": "gunicorn.workers.base",
+    "hypercorn": "hypercorn.app_wrappers",
+    "waitress": "waitress.server",
+    "werkzeug": "werkzeug.serving",
+    "wsgiref": "wsgiref.simple_server",
+    # Frameworks: name the route; make the SERVER span when no server hook did.
+    "django": "django.core.handlers.base",
+    "flask": "flask",
+    "starlette": "starlette.routing",
+}

@@ -255,3 +255,20 @@ def test_disabled_is_never_armed(modules: Path) -> None:
 
     assert libv.PATCHED is False
     assert _instruments.status()["libv_inst"].state == _instruments.DISABLED
+
+
+def test_hook_sees_the_submodule_as_an_attribute_of_its_package(modules: Path) -> None:
+    (modules / "pkgattr").mkdir()
+    (modules / "pkgattr" / "__init__.py").write_text("from pkgattr.sub import VALUE\n")
+    (modules / "pkgattr" / "sub.py").write_text("VALUE = 42\n")
+    seen = []
+
+    def hook(_: object) -> None:
+        import pkgattr.sub
+
+        seen.append(pkgattr.sub.VALUE)
+
+    _hooks.when_imported("pkgattr.sub", hook)
+    import pkgattr  # noqa: F401
+
+    assert seen == [42]

@@ -1,0 +1,132 @@
+"""Shared pieces of the server and framework instrumentations.
+
+Servers wrap the app they are given in our middleware; frameworks wrap their own entry point the same
+way (for servers we do not hook) and then name the route. Whichever layer comes first makes the span;
+the others find it through ``_server.current()`` and only add to it.
+"""
+
+from __future__ import annotations
+
+from autotrace import _errors, _hooks, _patch
+from autotrace.middleware import _server
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any, Callable
+
+_settings: dict[int, _server.ServerSettings] = {}
+
+
+def settings_for(tracing: Any) -> _server.ServerSettings:
+    """One ServerSettings per SDK set-up, shared by every web instrumentation."""
+    found = _settings.get(id(tracing))
+    if found is None or found.tracer is None:
+        found = _settings[id(tracing)] = _server.ServerSettings.from_tracing(tracing)
+    return found
+
+
+def replace_argument(index: int, name: str, make: Callable[[Any], Any]) -> Callable[..., Any]:
+    """A wrapper that hands the wrapped callable ``make(argument)`` in place of one argument."""
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        with _errors.guard("wrapping the app"):
+            if len(args) > index:
+                args = (*args[:index], make(args[index]), *args[index + 1 :])
+            elif name in kwargs:
+                kwargs = {**kwargs, name: make(kwargs[name])}
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def asgi(settings: _server.ServerSettings) -> Callable[[Any], Any]:
+    from autotrace.middleware.asgi import ASGIMiddleware
+
+    return lambda app: ASGIMiddleware(app, settings)
+
+
+def wsgi(settings: _server.ServerSettings) -> Callable[[Any], Any]:
+    from autotrace.middleware.wsgi import WSGIMiddleware
+
+    return lambda app: WSGIMiddleware(app, settings)
+
+
+def asgi_entry(settings: _server.ServerSettings) -> Callable[..., Any]:
+    """Wrapper for a framework's ASGI ``__call__``: a span unless a server layer made one already."""
+    from autotrace.middleware.asgi import ASGIMiddleware
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _server.current() is not None:
+            return wrapped(*args, **kwargs)
+        return ASGIMiddleware(wrapped, settings)(*args, **kwargs)
+
+    return wrapper
+
+
+def wsgi_entry(
+    settings: _server.ServerSettings, after: Callable[[Any], None] | None = None
+) -> Callable[..., Any]:
+    """Wrapper for a framework's WSGI entry; ``after(environ)`` runs once the framework has answered
+    (and matched its route), with the request's span still open."""
+    from autotrace.middleware.wsgi import WSGIMiddleware
+
+    def call(wrapped: Callable[..., Any], environ: Any, start_response: Any) -> Any:
+        try:
+            return wrapped(environ, start_response)
+        finally:
+            if after is not None:
+                with _errors.guard("naming the route"):
+                    after(environ)
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        environ, start_response = args[0], args[1]
+        if _server.current() is not None:
+            return call(wrapped, environ, start_response)
+        return WSGIMiddleware(lambda e, s: call(wrapped, e, s), settings)(environ, start_response)
+
+    return wrapper
+
+
+def set_route(template: str | None) -> None:
+    request = _server.current()
+    if request is not None and template:
+        request.set_route(template)
+
+
+def record_exception(exc: BaseException | None) -> None:
+    """A framework turned ``exc`` into an error response: put it on the request's span."""
+    request = _server.current()
+    if request is not None and exc is not None:
+        request.record_exception(exc)
+
+
+class Installer:
+    """Patches for one instrumentation, applied now or when a module is imported, undone together."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.active = False
+
+    def start(self) -> None:
+        self.active = True
+
+    def when_imported(self, module: str, patch: Callable[[ModuleType], None]) -> None:
+        def hook(loaded: ModuleType) -> None:
+            if self.active:
+                patch(loaded)
+
+        _hooks.when_imported(module, hook)
+
+    def wrap(self, target: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        _patch.wrap(self.owner, target, name, wrapper)
+
+    def stop(self) -> None:
+        self.active = False
+        _patch.unwrap_all(self.owner)
