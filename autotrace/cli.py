@@ -8,12 +8,15 @@ command's own.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from pathlib import Path
-from typing import Callable, NoReturn
 
 from autotrace._version import __version__
+
+# The launcher runs before every traced command: it imports nothing it can do without (no pathlib,
+# shutil or typing), so it adds little more than one interpreter start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, NoReturn
 
 USAGE = """\
 usage: autotrace [OPTIONS] COMMAND [ARGS...]
@@ -53,17 +56,17 @@ OPTIONS = {
 }
 
 
-def bootstrap_path() -> Path:
+def bootstrap_path() -> str:
     """The folder holding the bootstrap ``sitecustomize.py``.
 
     In a wheel it is ``autotrace/_bootstrap``; in an editable install or a source checkout, the
     repository's ``sitecustomize/`` folder it is built from.
     """
-    package = Path(__file__).resolve().parent
-    shipped = package / "_bootstrap"
-    if (shipped / "sitecustomize.py").is_file():
+    package = os.path.dirname(os.path.realpath(__file__))
+    shipped = os.path.join(package, "_bootstrap")
+    if os.path.isfile(os.path.join(shipped, "sitecustomize.py")):
         return shipped
-    return package.parent / "sitecustomize"
+    return os.path.join(os.path.dirname(package), "sitecustomize")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +128,7 @@ def launch_environment(base: dict[str, str], options: dict[str, str]) -> dict[st
     """The environment for the command: the options, and the bootstrap folder first on PYTHONPATH."""
     env = dict(base)
     env.update(options)
-    folder = str(bootstrap_path())
+    folder = bootstrap_path()
     kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != folder]
     env["PYTHONPATH"] = os.pathsep.join([folder, *kept])
     return env
@@ -148,7 +151,11 @@ def _launch(args: list[str]) -> int:
 def _resolve(name: str, path: str | None) -> str | None:
     if os.sep in name or (os.altsep and os.altsep in name):
         return name if os.path.exists(name) else None
-    return shutil.which(name, path=path)
+    for folder in (path if path is not None else os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def _exec(program: str, command: list[str], env: dict[str, str]) -> NoReturn:

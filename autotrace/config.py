@@ -565,20 +565,33 @@ def _endpoint(r: _Reader, protocol: str) -> str:
 
 
 def _check_url(r: _Reader, name: str, value: str, grpc: bool) -> str | None:
-    from urllib.parse import urlsplit
-
     if grpc and "://" not in value:
         value = "http://" + value  # gRPC endpoints are often written host:port
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        r.bad(name, value, f"not a valid URL ({exc}); using the default endpoint")
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        r.bad(name, value, "expected an http:// or https:// URL with a host; using the default endpoint")
+    problem = url_problem(value)
+    if problem:
+        r.bad(name, value, f"{problem}; using the default endpoint")
         return None
     return value
+
+
+def url_problem(value: str) -> str:
+    """What is wrong with ``value`` as an http(s) endpoint URL, or '' (no urllib: start-up is lean)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rpartition("@")[2]
+    if authority.startswith("["):
+        host, bracket, port = authority[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return "not a valid URL (malformed IPv6 address)"
+        port = port[1:]
+    else:
+        host, _, port = authority.partition(":")
+    if not host:
+        return "expected an http:// or https:// URL with a host"
+    if port and (not port.isdigit() or int(port) > 65535):
+        return f"not a valid URL (port {port!r} is not a number from 0 to 65535)"
+    return ""
 
 
 def _batch(r: _Reader) -> BatchConfig:

@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "wsgiref": "wsgiref.simple_server",
     # Frameworks: name the route; make the SERVER span when no server hook did.
     "django": "django.core.handlers.base",
+    "fastapi": "fastapi.applications",
     "flask": "flask",
     "starlette": "starlette.routing",
 }

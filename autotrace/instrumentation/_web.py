@@ -61,7 +61,7 @@ def asgi_entry(settings: _server.ServerSettings) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if _server.current() is not None:
+        if _server.handled():
             return wrapped(*args, **kwargs)
         return ASGIMiddleware(wrapped, settings)(*args, **kwargs)
 
@@ -87,7 +87,7 @@ def wsgi_entry(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         environ, start_response = args[0], args[1]
-        if _server.current() is not None:
+        if _server.handled():
             return call(wrapped, environ, start_response)
         return WSGIMiddleware(lambda e, s: call(wrapped, e, s), settings)(environ, start_response)
 

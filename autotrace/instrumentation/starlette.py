@@ -54,7 +54,8 @@ def _mount_handle(
     with _errors.guard("naming the route"):
         request = _server.current()
         if request is not None:
-            request.route_prefix += getattr(instance, "path", "")
+            prefix = _template(instance)  # a mount's template ends in /{path}: its sub-routes follow
+            request.route_prefix += prefix[: -len("/{path}")] if prefix.endswith("/{path}") else prefix
     return wrapped(*args, **kwargs)
 
 
@@ -64,5 +65,11 @@ def _route_handle(
     with _errors.guard("naming the route"):
         request = _server.current()
         if request is not None:
-            request.set_route(request.route_prefix + getattr(instance, "path", ""))
+            request.set_route(request.route_prefix + _template(instance))
     return wrapped(*args, **kwargs)
+
+
+def _template(route: Any) -> str:
+    """The route's path template without converters (``/users/{user_id:int}`` -> ``/users/{user_id}``)."""
+    template = getattr(route, "path_format", None) or getattr(route, "path", "")
+    return template if isinstance(template, str) else ""

@@ -77,6 +77,21 @@ def compile_excluded(patterns: Iterable[str]) -> Callable[[str], object] | None:
     return re.compile("|".join(parts)).search if parts else None
 
 
+class _Excluded:
+    """Marks the context of a request whose URL is excluded: no span, and no inner layer makes one."""
+
+    ended = False
+
+
+EXCLUDED = _Excluded()
+
+
+def handled() -> bool:
+    """Whether an outer layer already took this request (made its span, or excluded it)."""
+    found = otel_context.get_value(_REQUEST_KEY)
+    return found is EXCLUDED or (isinstance(found, ServerRequest) and not found.ended)
+
+
 def current() -> ServerRequest | None:
     """The request whose SERVER span is current here, if any (and not finished)."""
     found = otel_context.get_value(_REQUEST_KEY)
@@ -218,7 +233,7 @@ def begin(
     """The context to make current for the app and, unless the URL is excluded, the request's span."""
     parent = settings.propagator.extract(carrier, getter=getter)
     if settings.excluded is not None and settings.excluded(facts.url()):
-        return parent, None
+        return otel_context.set_value(_REQUEST_KEY, EXCLUDED, parent), None
     method = facts.method
     known = method in sc.KNOWN_METHODS
     start = {

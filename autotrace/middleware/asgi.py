@@ -37,7 +37,7 @@ class ASGIMiddleware:
         self._settings: Any = settings if settings is not None else _UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http" or _server.current() is not None:
+        if scope.get("type") != "http" or _server.handled():
             await self.app(scope, receive, send)
             return
         prepared = None

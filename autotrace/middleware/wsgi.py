@@ -1,8 +1,9 @@
 """WSGI middleware: one SERVER span per request, ended when the response body is done.
 
-The span stays open while the server iterates the body and ends when it calls ``close()`` (PEP 3333
-requires it), so streamed responses are timed whole; the request's context is current while the app
-runs and while each chunk is produced, and is detached in the same call that attached it. An exception
+The span stays open while the server iterates the body and ends when the body is exhausted or the
+server calls ``close()``, whichever comes first, so streamed responses are timed whole. The request's
+context is current while the app runs and while each chunk is produced, and is detached in the same
+call that attached it. An exception
 is recorded and re-raised unchanged; raised before ``start_response``, the server answers 500, and
 the span says so.
 """
@@ -34,7 +35,7 @@ class WSGIMiddleware:
         self._settings: Any = settings if settings is not None else _UNSET
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if _server.current() is not None:
+        if _server.handled():
             return self.app(environ, start_response)
         prepared = None
         with guard("server span start"):
@@ -163,6 +164,9 @@ class TracedBody:
                 self._iterator = iter(self._body)
             return next(self._iterator)
         except StopIteration:
+            # Done. PEP 3333 servers call close() next, but some never do (uvicorn's WSGI adapter):
+            # the body is fully sent, so the span ends here either way.
+            self._request.finish()
             raise
         except BaseException as exc:
             self._request.record_exception(exc)
