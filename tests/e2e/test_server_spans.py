@@ -135,7 +135,6 @@ def server_spans(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     command, framework = CONFIGS[request.param]
-    pytest.importorskip({"raw": "wsgiref", "fastapi": "fastapi"}.get(framework, framework))
     port = free_port()
     with OTLPReceiver(grpc=False) as receiver:
         env = traced_env(
