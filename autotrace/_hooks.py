@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     Hook = Callable[[ModuleType], None]
 
 _hooks: dict[str, list[Hook]] = {}
+_late: set[str] = set()  # watched while already being imported: run at the next import after it ends
 _lock = threading.RLock()
 _finder: _Finder | None = None
 
@@ -35,6 +36,9 @@ def when_imported(name: str, hook: Hook) -> None:
         module = sys.modules.get(name)
         if module is None or _initialising(module):
             _hooks.setdefault(name, []).append(hook)
+            if module is not None:
+                # Its loader is already running and is not ours: no call comes when it ends.
+                _late.add(name)
             _ensure_finder()
             return
     _run(name, module, [hook])
@@ -50,6 +54,7 @@ def clear() -> None:
     global _finder
     with _lock:
         _hooks.clear()
+        _late.clear()
         if _finder is not None and _finder in sys.meta_path:
             sys.meta_path.remove(_finder)
         _finder = None
@@ -70,6 +75,18 @@ def _ensure_finder() -> None:
 def _take(name: str) -> list[Hook]:
     with _lock:
         return _hooks.pop(name, [])
+
+
+def _run_late() -> None:
+    """Hooks for modules that were mid-import when watched, once their import has ended."""
+    with _lock:
+        done = [n for n in _late if (m := sys.modules.get(n)) is None or not _initialising(m)]
+        _late.difference_update(done)
+    for name in done:
+        module = sys.modules.get(name)
+        hooks = _take(name)
+        if module is not None and hooks:
+            _run(name, module, hooks)
 
 
 def _run(name: str, module: ModuleType, hooks: list[Hook]) -> None:
@@ -97,6 +114,8 @@ class _Finder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if _late:
+            _run_late()
         if fullname not in _hooks or getattr(self._busy, fullname, False):
             return None
         setattr(self._busy, fullname, True)

@@ -363,6 +363,8 @@ def _millis(value: str) -> float:
 
 def _ratio(value: str) -> float:
     number = float(value)
+    if number != number:
+        raise BadValue("not a number")
     if not number >= 0.0:
         raise BadValue("must not be negative")
     return number

@@ -657,8 +657,22 @@ class JaegerPropagator(TextMapPropagator):
 # --------------------------------------------------------------------------- composition
 
 
+def _keep_trace_state(before: SpanContext, context: Context) -> Context:
+    after = trace.get_current_span(context).get_span_context()
+    same = (after.trace_id, after.span_id) == (before.trace_id, before.span_id)
+    if after is before or not same or after.trace_state:
+        return context
+    kept = SpanContext(after.trace_id, after.span_id, True, after.trace_flags, before.trace_state)
+    return trace.set_span_in_context(NonRecordingSpan(kept), context)
+
+
 class CompositePropagator(TextMapPropagator):
-    """Runs its propagators in order: on extract a later one overrides what an earlier one set."""
+    """Runs its propagators in order: on extract a later one overrides what an earlier one set.
+
+    When a later propagator finds the same parent (same trace and span id) without a tracestate, the
+    tracestate received with ``traceparent`` is kept: W3C requires it to be passed on, and b3 or
+    jaeger headers sent beside ``traceparent`` by the same caller must not silently drop it.
+    """
 
     def __init__(self, propagators: Iterable[TextMapPropagator]) -> None:
         self._propagators = tuple(propagators)
@@ -671,7 +685,10 @@ class CompositePropagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
         for propagator in self._propagators:
+            before = trace.get_current_span(context).get_span_context() if context is not None else None
             context = propagator.extract(carrier, context, getter)
+            if before is not None and before.trace_state:
+                context = _keep_trace_state(before, context)
         return context if context is not None else Context()
 
     def inject(

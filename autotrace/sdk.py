@@ -13,7 +13,6 @@ import socket
 import sys
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
@@ -30,14 +29,31 @@ from autotrace.export import BatchProcessor, make_exporter_factory
 SCOPE = "autotrace"
 
 
-@dataclass
 class Tracing:
-    """What instrumentations are given: the provider, its propagator, and our processors."""
+    """What instrumentations are given: the provider, its propagator, and our processors.
 
-    config: Config
-    provider: TracerProvider
-    propagator: TextMapPropagator
-    processors: list[BatchProcessor]
+    The propagator is made on first use: ``autotrace.propagation`` is also loaded by
+    ``opentelemetry.propagate`` (our b3/jaeger entry points), and that import can be what makes the
+    SDK build; building it then must not need the module that is still being imported.
+    """
+
+    def __init__(self, config: Config, provider: TracerProvider, processors: list[BatchProcessor]) -> None:
+        self.config = config
+        self.provider = provider
+        self.processors = processors
+        self._propagator: TextMapPropagator | None = None
+
+    @property
+    def propagator(self) -> TextMapPropagator:
+        propagator = self._propagator
+        if propagator is None:
+            from autotrace import propagation
+
+            propagator, unknown = propagation.build_propagator(list(self.config.propagators))
+            for name in unknown:
+                _log.warn("OTEL_PROPAGATORS: unknown propagator %r ignored", name)
+            self._propagator = propagator
+        return propagator
 
     def tracer(self, name: str) -> trace.Tracer:
         return self.provider.get_tracer(f"{SCOPE}.{name}", __version__)
@@ -51,7 +67,7 @@ class Tracing:
 
 def build(config: Config) -> tuple[Tracing, list[str]]:
     """Make the SDK objects for ``config``; returns them and any problems found on the way."""
-    from autotrace import propagation, sampling
+    from autotrace import sampling
 
     problems: list[str] = []
     rules, rule_errors = sampling.parse_rules(config.sampling_rules) if config.sampling_rules else ([], [])
@@ -59,8 +75,6 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
     arg = None if config.sampler_arg is None else str(config.sampler_arg)
     sampler, sampler_errors = sampling.build_sampler(config.sampler, arg, rules)
     problems += sampler_errors
-    propagator, unknown = propagation.build_propagator(list(config.propagators))
-    problems += [f"OTEL_PROPAGATORS: unknown propagator {name!r} ignored" for name in unknown]
     provider = TracerProvider(
         sampler=sampler,
         resource=make_resource(config),
@@ -76,7 +90,7 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
         processor = BatchProcessor(factory, config.batch, name=name)
         provider.add_span_processor(processor)
         processors.append(processor)
-    return Tracing(config, provider, propagator, processors), problems
+    return Tracing(config, provider, processors), problems
 
 
 def _refresh_pid_after_fork(provider: TracerProvider) -> None:

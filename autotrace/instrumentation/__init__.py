@@ -17,7 +17,7 @@ REGISTRY: dict[str, str] = {
     "werkzeug": "werkzeug.serving",
     "wsgiref": "wsgiref.simple_server",
     # Frameworks: name the route; make the SERVER span when no server hook did.
-    "django": "django.core.handlers.base",
+    "django": "django",
     "fastapi": "fastapi.applications",
     "flask": "flask",
     "starlette": "starlette.routing",

@@ -1,6 +1,6 @@
 """Django: the URL pattern names the request's SERVER span (``GET /users/<int:user_id>/``).
 
-Patched (written against Django 4.2-5.2), each when its module is first imported:
+Patched (written against Django 4.2-5.2), each when its module is first imported after ``django``:
 
 - ``django.core.handlers.wsgi.WSGIHandler.__call__`` and ``django.core.handlers.asgi.ASGIHandler.__call__``:
   make the SERVER span when no server hook did (uWSGI, mod_wsgi, daphne...). Django's settings and
@@ -23,21 +23,22 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any, Callable
 
-TARGET = "django.core.handlers.base"
+TARGET = "django"
 REQUIRES = "django >= 4.2"
 
 _installer = _web.Installer(__name__)
 
 
 def install(tracing: Any, config: Any) -> None:
-    import django.core.handlers.base as base
-    import django.core.handlers.exception as exception
-
     settings = _web.settings_for(tracing)
     _installer.start()
-    _installer.wrap(base.BaseHandler, "get_response", _get_response)
-    _installer.wrap(base.BaseHandler, "get_response_async", _get_response_async)
-    _installer.wrap(exception, "handle_uncaught_exception", _uncaught)
+
+    def patch_base(module: ModuleType) -> None:
+        _installer.wrap(module.BaseHandler, "get_response", _get_response)
+        _installer.wrap(module.BaseHandler, "get_response_async", _get_response_async)
+
+    def patch_exception(module: ModuleType) -> None:
+        _installer.wrap(module, "handle_uncaught_exception", _uncaught)
 
     def patch_wsgi(module: ModuleType) -> None:
         _installer.wrap(module.WSGIHandler, "__call__", _web.wsgi_entry(settings))
@@ -45,6 +46,9 @@ def install(tracing: Any, config: Any) -> None:
     def patch_asgi(module: ModuleType) -> None:
         _installer.wrap(module.ASGIHandler, "__call__", _web.asgi_entry(settings))
 
+    # Installed when ``django`` is imported, before any of these: each is patched as it loads.
+    _installer.when_imported("django.core.handlers.exception", patch_exception)
+    _installer.when_imported("django.core.handlers.base", patch_base)
     _installer.when_imported("django.core.handlers.wsgi", patch_wsgi)
     _installer.when_imported("django.core.handlers.asgi", patch_asgi)
 

@@ -388,3 +388,15 @@ def test_sampler_and_rules_from_the_environment(tmp_path: Path, receiver: OTLPRe
     time.sleep(0.5)  # nothing else may follow
     assert sorted(s.name for s in receiver.spans) == ["POST /orders", "POST /orders"]
     assert [s.name for s in spans] == ["POST /orders", "POST /orders"]
+
+
+@pytest.mark.parametrize("first", ["opentelemetry.propagate", "autotrace.propagation"])
+def test_b3_loaded_by_the_api_before_anything_else_builds_cleanly(
+    tmp_path: Path, receiver: OTLPReceiver, first: str
+) -> None:
+    # opentelemetry.propagate loads our b3 entry point; that import is what builds the SDK here.
+    app = write_script(tmp_path, "app.py", f"import {first}\n" + textwrap.dedent(APP))
+    result = run([AUTOTRACE, "python", str(app)], traced_env(receiver, OTEL_PROPAGATORS="b3"))
+    assert result.returncode == 0, result.stderr
+    assert warnings_in(result.stderr) == []
+    assert len(receiver.wait_for_spans(2)) == 2

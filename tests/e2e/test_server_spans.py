@@ -78,10 +78,15 @@ class Served:
     receiver: OTLPReceiver
     process: subprocess.Popen[str]
 
-    def get(self, path: str, headers: list[tuple[str, str]] = ()) -> tuple[int, dict[str, str], bytes]:  # type: ignore[assignment]
+    def get(
+        self,
+        path: str,
+        headers: list[tuple[str, str]] = (),
+        method: str = "GET",  # type: ignore[assignment]
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.putrequest("GET", path)
+            conn.putrequest(method, path)
             for key, value in headers:
                 conn.putheader(key, value)
             conn.endheaders()
@@ -143,7 +148,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             OTEL_SERVICE_NAME=request.param,
             OTEL_BSP_SCHEDULE_DELAY="100",
             OTEL_PYTHON_EXCLUDED_URLS="healthz",
-            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="x-req,authorization",
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="x-req,authorization,x-tenant-secret",
+            AUTOTRACE_SANITIZE_FIELDS="X-Tenant-Secret",
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE="x-resp,set-cookie",
             AUTOTRACE_TRACE_RESPONSE="true",
         )
@@ -177,6 +183,7 @@ def test_route_attributes_and_trace_continuation(served: Served) -> None:
         ("tracestate", "vendor=value,other=x"),
         ("x-req", "hello"),
         ("authorization", "Bearer s3cret"),
+        ("x-tenant-secret", "t0ps3cret"),
         ("user-agent", "e2e-client/1.0"),
     ]
     status, response_headers, body = served.get(path + "?q=1&token=abc", headers)
@@ -205,6 +212,7 @@ def test_route_attributes_and_trace_continuation(served: Served) -> None:
         "network.protocol.version": "1.1",
         "http.request.header.x-req": ("hello",),
         "http.request.header.authorization": ("[REDACTED]",),
+        "http.request.header.x-tenant-secret": ("[REDACTED]",),
         "http.response.header.x-resp": ("bye",),
         "http.response.header.set-cookie": ("[REDACTED]",),
     }
@@ -295,9 +303,21 @@ def test_malformed_traceparent_starts_a_new_trace(served: Served, bad: list[tupl
     assert span.trace_id not in ("0af7651916cd43dd8448eb211c80319c", "0" * 32)
 
 
+def test_unknown_method_is_other_and_the_original_is_kept(served: Served) -> None:
+    trace_id = new_trace_id()
+    path, _ = USER_ROUTE[served.framework]
+    status, _, _ = served.get(path, [parent_header(trace_id)], method="FROB")
+    assert status < 500
+    spans = served.spans_of(trace_id, 1)
+    (span,) = server_spans(spans)
+    assert span.name.split()[0] == "HTTP"
+    assert span.attributes["http.request.method"] == "_OTHER"
+    assert span.attributes["http.request.method_original"] == "FROB"
+
+
 def test_only_request_spans_and_never_lifespan(served: Served) -> None:
     names = {s.name for s in served.receiver.spans}
     assert names, "the tests before this one made spans"
-    assert all(n == "load-user" or n.split()[0] == "GET" for n in names), names
+    assert all(n == "load-user" or n.split()[0] in ("GET", "HTTP") for n in names), names
     assert len({s.resource["process.pid"] for s in server_spans(served.receiver.spans)}) >= 1
     assert os.environ.get("OTEL_SDK_DISABLED") is None

@@ -272,3 +272,22 @@ def test_hook_sees_the_submodule_as_an_attribute_of_its_package(modules: Path) -
     import pkgattr  # noqa: F401
 
     assert seen == [42]
+
+
+def test_hook_registered_while_its_module_is_being_imported_still_runs(modules: Path) -> None:
+    # a.py imports b.py, whose import watches a (as an instrumentation of b installing a patch on a
+    # would): a is mid-import then, so its hook runs at the next import once a is done.
+    (modules / "midway_a.py").write_text("import midway_b\nVALUE = 1\n")
+    (modules / "midway_b.py").write_text(
+        "from autotrace import _hooks\n"
+        "SEEN = []\n"
+        "_hooks.when_imported('midway_a', lambda m: SEEN.append(m.VALUE))\n"
+    )
+    import midway_a  # noqa: F401
+    import midway_b
+
+    assert midway_b.SEEN == []
+    (modules / "midway_c.py").write_text("")
+    import midway_c  # noqa: F401 - the next import of anything new
+
+    assert midway_b.SEEN == [1]

@@ -434,3 +434,23 @@ def test_composite_fields_are_a_copy() -> None:
     propagator = CompositePropagator([B3SinglePropagator()])
     propagator.fields.add("x")
     assert propagator.fields == {"b3"}
+
+
+def test_composite_keeps_the_w3c_tracestate_when_b3_names_the_same_parent() -> None:
+    from opentelemetry import trace as _trace
+
+    from autotrace.propagation import build_propagator
+
+    propagator, _ = build_propagator(["tracecontext", "b3multi"])
+    carrier = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=value",
+        "x-b3-traceid": "0af7651916cd43dd8448eb211c80319c",
+        "x-b3-spanid": "b7ad6b7169203331",
+        "x-b3-sampled": "1",
+    }
+    span_context = _trace.get_current_span(propagator.extract(carrier)).get_span_context()
+    assert span_context.trace_state.to_header() == "vendor=value"
+    carrier["x-b3-spanid"] = "00f067aa0ba902b7"  # a different parent: b3 wins, nothing carried over
+    span_context = _trace.get_current_span(propagator.extract(carrier)).get_span_context()
+    assert (span_context.span_id, len(span_context.trace_state)) == (0x00F067AA0BA902B7, 0)
