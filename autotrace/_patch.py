@@ -71,6 +71,12 @@ def wrapped_by(owner: str) -> list[str]:
         return [f"{_qualname(t)}.{n}" for t, n, _ in _originals.get(owner, [])]
 
 
+def patched(owner: str) -> list[tuple[Any, str]]:
+    """(target, attribute) pairs ``owner`` has wrapped, oldest first."""
+    with _lock:
+        return [(t, n) for t, n, _ in _originals.get(owner, [])]
+
+
 def _qualname(obj: Any) -> str:
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     return str(name or type(obj).__name__)
