@@ -52,6 +52,15 @@ def _deeper_problems(config: Config) -> list[str]:
     problems += sampling.build_sampler(config.sampler, arg, rules)[1]
     unknown = propagation.build_propagator(list(config.propagators))[1]
     problems += [f"OTEL_PROPAGATORS: unknown propagator {name!r}" for name in unknown]
+    import re
+
+    for pattern in config.http.excluded_urls:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(
+                f"excluded URL pattern {pattern!r} is not a regular expression ({exc}); matched as text"
+            )
     return problems
 
 
@@ -83,6 +92,16 @@ def _configuration(config: Config, env: dict[str, str]) -> list[str]:
             f"delay {b.schedule_delay_s * 1000:g}ms, export timeout {b.export_timeout_s * 1000:g}ms",
         ),
         ("exit flush", f"at most {config.shutdown_timeout_s * 1000:g}ms"),
+        ("excluded URLs", ", ".join(config.http.excluded_urls) or "(none)"),
+        (
+            "captured hdrs",
+            "request: "
+            + (", ".join(config.http.capture_request_headers) or "-")
+            + "; response: "
+            + (", ".join(config.http.capture_response_headers) or "-"),
+        ),
+        ("redacted too", ", ".join(sorted(config.http.sanitize_fields)) or "(defaults only)"),
+        ("traceresponse", "on" if config.http.trace_response else "off"),
         ("disabled", ", ".join(sorted(config.disabled_instrumentations)) or "(none)"),
         ("log level", config.log_level),
     ]
@@ -109,7 +128,7 @@ def _will_apply(name: str, target: str, config: Config) -> tuple[str, str]:
     ok, version, why = _instruments.check_requirement(requires)
     shown = version or ("stdlib" if not requires else "not installed")
     if ok:
-        return shown, "yes, when the app imports " + target
+        return shown, "yes, when the app imports " + target.split(".")[0]
     return shown, f"no: {why}"
 
 

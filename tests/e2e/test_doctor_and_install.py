@@ -54,12 +54,14 @@ def test_doctor_reports_bad_variables_and_a_dead_endpoint_with_exit_1() -> None:
         OTEL_TRACES_SAMPLER="sometimes",
         AUTOTRACE_SAMPLING_RULES='[{"path": "/x"}]',
         OTEL_EXPORTER_OTLP_HEADERS="api-key=s3cret",
+        OTEL_PYTHON_EXCLUDED_URLS="healthz,[bad",
     )
     result = run([AUTOTRACE, "doctor"], env)
     assert result.returncode == 1
     problems = section(result.stdout, "Problems")
     assert any("OTEL_TRACES_SAMPLER='sometimes'" in p for p in problems), problems
     assert any(p.startswith("AUTOTRACE_SAMPLING_RULES: rule 0") for p in problems), problems
+    assert any(p.startswith("excluded URL pattern '[bad'") for p in problems), problems
     assert "does not answer" in section(result.stdout, "Endpoint")[0]
     assert "s3cret" not in result.stdout + result.stderr
 
