@@ -279,7 +279,6 @@ def app(environ, start_response):
 
 @pytest.mark.parametrize("preload", [False, True])
 def test_gunicorn_two_workers_both_export(tmp_path: Path, receiver: OTLPReceiver, preload: bool) -> None:
-    pytest.importorskip("gunicorn")
     write_script(tmp_path, "conf.py", GUNICORN_CONF)
     write_script(tmp_path, "wsgiapp.py", "from opentelemetry import trace\n" + WSGI_APP)
     args = [AUTOTRACE, "gunicorn", "-c", "conf.py", *(["--preload"] if preload else []), "wsgiapp:app"]

@@ -125,3 +125,41 @@ def test_framework_imported_before_autotrace_is_still_traced(tmp_path: Path, rec
     finally:
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+            "--port",
+            "{port}",
+            f"{APPS}.starlette_app:app",
+        ],
+        ["hypercorn", "-b", "127.0.0.1:{port}", f"{APPS}.fastapi_app:app"],
+    ],
+    ids=["starlette-uvicorn", "fastapi-hypercorn"],
+)
+def test_websocket_passes_through_untouched(command: list[str], receiver: OTLPReceiver) -> None:
+    from websockets.sync.client import connect
+
+    port = free_port()
+    args = [AUTOTRACE, *(part.format(port=port) for part in command)]
+    process = subprocess.Popen(args, env=traced_env(receiver, PYTHONPATH=str(REPO)), cwd=REPO)
+    try:
+        listening(port, process)
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=10) == "hello"
+        trace_id = new_trace_id()  # an HTTP request afterwards: its span proves export works here
+        assert Served("ws", "", port, receiver, process).get("/fail503", [parent_header(trace_id)])[0] == 503
+        receiver.wait_for_spans(1, predicate=lambda s: s.trace_id == trace_id)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    ours = [s for s in receiver.spans if s.scope == "autotrace.server"]
+    assert [s.attributes["url.path"] for s in ours] == ["/fail503"]

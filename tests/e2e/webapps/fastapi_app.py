@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from tests.e2e.webapps import common
@@ -45,3 +45,10 @@ async def stream() -> Response:
 @app.get("/healthz")
 async def healthz() -> Response:
     return Response(common.current_trace_id())
+
+
+@app.websocket("/ws")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(await websocket.receive_text())
+    await websocket.close()

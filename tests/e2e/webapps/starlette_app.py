@@ -7,7 +7,8 @@ import asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from tests.e2e.webapps import common
 
@@ -39,6 +40,12 @@ async def healthz(request: Request) -> Response:
     return Response(common.current_trace_id())
 
 
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(await websocket.receive_text())
+    await websocket.close()
+
+
 app = Starlette(
     routes=[
         Mount("/api", routes=[Route("/users/{user_id}", user)]),
@@ -46,5 +53,6 @@ app = Starlette(
         Route("/fail503", fail503),
         Route("/stream", stream),
         Route("/healthz", healthz),
+        WebSocketRoute("/ws", echo),
     ]
 )
