@@ -36,6 +36,22 @@ def enabled_for(level: int) -> bool:
     return level >= _level
 
 
+def _stderr_handler(logging: Any) -> Any:
+    """A handler writing to whatever ``sys.stderr`` is when a line is written (an app or a test
+    runner may replace it after our first message)."""
+
+    class StderrHandler(logging.StreamHandler):  # type: ignore[misc]
+        @property
+        def stream(self) -> Any:
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, value: Any) -> None:
+            pass
+
+    return StderrHandler()
+
+
 def logger(name: str = "autotrace") -> logging.Logger:
     """The ``autotrace`` logger (or a child), configured on first use."""
     import logging
@@ -45,7 +61,7 @@ def logger(name: str = "autotrace") -> logging.Logger:
         with _lock:
             if not _configured:
                 root = logging.getLogger("autotrace")
-                handler = logging.StreamHandler(sys.stderr)
+                handler = _stderr_handler(logging)
                 handler.setFormatter(logging.Formatter("autotrace: %(levelname)s: %(message)s"))
                 root.addHandler(handler)
                 root.setLevel(_level)

@@ -171,9 +171,14 @@ class HttpConfig(_Record):
     """What server (and later client) HTTP spans record beyond the standard attributes."""
 
     __slots__ = (
+        "baggage_targets",
+        "capture_client_request_headers",
+        "capture_client_response_headers",
         "capture_request_headers",
         "capture_response_headers",
         "excluded_urls",
+        "propagation_targets",
+        "redact_query_params",
         "sanitize_fields",
         "trace_response",
     )
@@ -181,14 +186,24 @@ class HttpConfig(_Record):
         "excluded_urls": (),
         "capture_request_headers": (),
         "capture_response_headers": (),
+        "capture_client_request_headers": (),
+        "capture_client_response_headers": (),
         "sanitize_fields": frozenset(),
+        "redact_query_params": frozenset(),
         "trace_response": False,
+        "propagation_targets": None,
+        "baggage_targets": (),
     }
     excluded_urls: tuple[str, ...]
     capture_request_headers: tuple[str, ...]
     capture_response_headers: tuple[str, ...]
+    capture_client_request_headers: tuple[str, ...]
+    capture_client_response_headers: tuple[str, ...]
     sanitize_fields: frozenset[str]
+    redact_query_params: frozenset[str]
     trace_response: bool
+    propagation_targets: tuple[str, ...] | None  # host globs that get traceparent; None: every host
+    baggage_targets: tuple[str, ...]  # host globs that get baggage; empty: none
 
 
 class Config(_Record):
@@ -442,6 +457,13 @@ def _http(r: _Reader) -> HttpConfig:
             listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "AUTOTRACE_SANITIZE_FIELDS")
         ),
         trace_response=r.boolean("AUTOTRACE_TRACE_RESPONSE", False),
+        capture_client_request_headers=listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST"),
+        capture_client_response_headers=listed("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE"),
+        redact_query_params=frozenset(listed("AUTOTRACE_REDACT_QUERY_PARAMS")),
+        propagation_targets=listed("AUTOTRACE_PROPAGATION_TARGETS")
+        if r.raw("AUTOTRACE_PROPAGATION_TARGETS")
+        else None,
+        baggage_targets=listed("AUTOTRACE_BAGGAGE_TARGETS"),
     )
 
 

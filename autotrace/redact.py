@@ -91,3 +91,13 @@ def url_credentials(url: str) -> str:
         return url
     host = authority.rpartition("@")[2]
     return f"{scheme}://REDACTED:REDACTED@{host}{slash}{tail}"
+
+
+def url(text: str, extra: frozenset[str] = frozenset()) -> str:
+    """A URL fit for ``url.full``: no credentials, sensitive query values replaced, fragment kept."""
+    text = url_credentials(text)
+    base, question, rest = text.partition("?")
+    if not question:
+        return text
+    query_part, hash_, fragment = rest.partition("#")
+    return f"{base}?{query(query_part, extra)}{hash_}{fragment}"

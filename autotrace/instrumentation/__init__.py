@@ -21,4 +21,6 @@ REGISTRY: dict[str, str] = {
     "fastapi": "fastapi.applications",
     "flask": "flask",
     "starlette": "starlette.routing",
+    # HTTP clients: one CLIENT span per exchange, trace context sent on.
+    "http_client": "http.client",
 }

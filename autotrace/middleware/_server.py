@@ -38,27 +38,45 @@ class ServerSettings:
     """Everything a server span needs, made once per instrumentation (or per hand-added middleware)."""
 
     __slots__ = (
+        "_propagator",
+        "_tracing",
         "capture_request",
         "capture_response",
         "excluded",
-        "propagator",
+        "query_sensitive",
         "sensitive",
         "trace_response",
         "tracer",
     )
 
-    def __init__(self, tracer: trace.Tracer, propagator: TextMapPropagator, http: HttpConfig) -> None:
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        propagator: TextMapPropagator | None,
+        http: HttpConfig,
+        tracing: Any = None,
+    ) -> None:
         self.tracer = tracer
-        self.propagator = propagator
+        self._propagator = propagator
+        self._tracing = tracing
         self.excluded = compile_excluded(http.excluded_urls)
         self.capture_request = http.capture_request_headers
         self.capture_response = http.capture_response_headers
         self.sensitive = http.sanitize_fields
+        self.query_sensitive = http.sanitize_fields | http.redact_query_params
         self.trace_response = http.trace_response
 
     @classmethod
     def from_tracing(cls, tracing: Any) -> ServerSettings:
-        return cls(tracing.tracer("server"), tracing.propagator, tracing.config.http)
+        # The propagator is asked for at the first request, not now: see sdk.Tracing.propagator.
+        return cls(tracing.tracer("server"), None, tracing.config.http, tracing)
+
+    @property
+    def propagator(self) -> TextMapPropagator:
+        propagator = self._propagator
+        if propagator is None:
+            propagator = self._propagator = self._tracing.propagator
+        return propagator
 
 
 def compile_excluded(patterns: Iterable[str]) -> Callable[[str], object] | None:
@@ -256,7 +274,7 @@ def _request_attributes(settings: ServerSettings, facts: RequestFacts, known: bo
     if not known:
         attrs[sc.HTTP_REQUEST_METHOD_ORIGINAL] = facts.method
     if facts.query:
-        attrs[sc.URL_QUERY] = redact.query(facts.query, settings.sensitive)
+        attrs[sc.URL_QUERY] = redact.query(facts.query, settings.query_sensitive)
     host = facts.header("host")
     if host:
         address, port = split_host(host[0])
