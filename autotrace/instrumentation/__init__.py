@@ -23,4 +23,7 @@ REGISTRY: dict[str, str] = {
     "starlette": "starlette.routing",
     # HTTP clients: one CLIENT span per exchange, trace context sent on.
     "http_client": "http.client",
+    "requests": "requests.sessions",
+    "urllib3": "urllib3.connectionpool",
+    "urllib": "urllib.request",
 }

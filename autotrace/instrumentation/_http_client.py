@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
 
 _CALL_KEY = otel_context.create_key("autotrace-http-client-call")
+_ATTEMPTS_KEY = otel_context.create_key("autotrace-http-client-attempts")
 _SUPPRESS_KEY = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _BAGGAGE_FIELDS = ("baggage",)
 _BAGGAGE_PREFIXES = ("uberctx-",)
@@ -88,6 +89,38 @@ def host_matcher(globs: Iterable[str] | None, default: bool) -> Callable[[str], 
 def busy() -> bool:
     """Whether this exchange is already covered (a layer above made its span) or must not be traced."""
     return otel_context.get_value(_CALL_KEY) is not None or bool(otel_context.get_value(_SUPPRESS_KEY))
+
+
+class _Attempts:
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
+def logical_request(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wrapper for a library's "one request, redirects and retries included" entry point (requests'
+    ``Session.send``, urllib3's ``urlopen``, urllib's ``OpenerDirector.open``): the exchanges made
+    inside it count as resends, numbered in ``http.request.resend_count``. Nested entry points share
+    the outermost count. No span is made here: each exchange on the wire gets its own."""
+    if otel_context.get_value(_ATTEMPTS_KEY) is not None:
+        return wrapped(*args, **kwargs)
+    token = otel_context.attach(otel_context.set_value(_ATTEMPTS_KEY, _Attempts()))
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
+def next_resend_count() -> int:
+    attempts = otel_context.get_value(_ATTEMPTS_KEY)
+    if not isinstance(attempts, _Attempts):
+        return 0
+    count = attempts.sent
+    attempts.sent = count + 1
+    return count
 
 
 def full_url(scheme: str, host: str, port: int | None, target: str) -> str:
@@ -176,9 +209,16 @@ def _qualified_name(cls: type) -> str:
 
 
 def start(
-    settings: ClientSettings, method: str, url: str, host: str, port: int | None, resend_count: int = 0
+    settings: ClientSettings,
+    method: str,
+    url: str,
+    host: str,
+    port: int | None,
+    resend_count: int | None = None,
 ) -> ClientCall:
     """Start the CLIENT span of one exchange (the caller checked ``busy()`` first)."""
+    if resend_count is None:
+        resend_count = next_resend_count()
     known = method in sc.KNOWN_METHODS
     attributes: dict[str, Any] = {
         sc.HTTP_REQUEST_METHOD: method if known else sc.OTHER_METHOD,

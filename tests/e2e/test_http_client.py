@@ -150,6 +150,8 @@ def test_requests_redirect_hops_are_sibling_spans_and_baggage_goes_to_targets(
     assert first.attributes["http.response.status_code"] == 302
     assert second.attributes["url.full"] == f"{echo}/final"
     assert first.parent_span_id == second.parent_span_id == work.span_id
+    assert "http.request.resend_count" not in first.attributes
+    assert second.attributes["http.request.resend_count"] == 1
     assert sent_parent.split("-")[1:3] == [work.trace_id, second.span_id]
 
 
@@ -213,3 +215,30 @@ def test_two_services_make_one_connected_trace(tmp_path: Path, receiver: OTLPRec
     assert child.parent_span_id == server_span.span_id
     assert (client.resource["service.name"], server_span.resource["service.name"]) == ("caller", "users")
     assert not [s for s in receiver.spans if "/v1/traces" in str(s.attributes.get("url.full"))]
+
+
+RETRIES_APP = """
+import sys, urllib.request, urllib3
+from opentelemetry import trace
+
+base = sys.argv[1]
+with trace.get_tracer("app").start_as_current_span("work"):
+    retry = urllib3.Retry(total=2, status_forcelist=[503], backoff_factor=0, raise_on_status=False)
+    print(urllib3.PoolManager().request("GET", base + "/status/503", retries=retry).status)
+    print(urllib.request.urlopen(base + "/redirect").status)
+"""
+
+
+def test_urllib3_retries_and_urllib_redirects_are_counted_resends(
+    tmp_path: Path, receiver: OTLPReceiver, echo: str
+) -> None:
+    app = write_script(tmp_path, "app.py", RETRIES_APP)
+    result = run([AUTOTRACE, "python", str(app), echo], traced_env(receiver))
+    assert (result.returncode, result.stdout.split()) == (0, ["503", "200"]), result.stderr
+    spans = receiver.wait_for_spans(6)
+    (work,) = [s for s in spans if s.name == "work"]
+    clients = sorted(spans_by_kind(spans, CLIENT), key=lambda s: s.start_ns)
+    assert all(c.parent_span_id == work.span_id for c in clients)
+    counts = [c.attributes.get("http.request.resend_count") for c in clients]
+    statuses = [c.attributes["http.response.status_code"] for c in clients]
+    assert list(zip(counts, statuses)) == [(None, 503), (1, 503), (2, 503), (None, 302), (1, 200)]
