@@ -75,7 +75,12 @@ def _installer(
         def install(tracing: Any) -> None:
             install_one(name, target, module_name, tracing, config)
 
-        when_ready(install)
+        # An instrumentation that makes no spans itself (it carries context) needs no SDK: installing
+        # it must not build one, e.g. at start-up for a module that is already imported.
+        if getattr(importlib.import_module(module_name), "NEEDS_SDK", True):
+            when_ready(install)
+        else:
+            install(None)
 
     return on_import
 

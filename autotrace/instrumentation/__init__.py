@@ -26,4 +26,7 @@ REGISTRY: dict[str, str] = {
     "requests": "requests.sessions",
     "urllib3": "urllib3.connectionpool",
     "urllib": "urllib.request",
+    "httpx": "httpx",
+    # Context: work handed to threads and thread pools continues the trace it was started from.
+    "threads": "opentelemetry.context",
 }

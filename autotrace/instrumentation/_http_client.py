@@ -114,6 +114,19 @@ def logical_request(
         otel_context.detach(token)
 
 
+async def logical_request_async(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``logical_request`` for a coroutine method: the context is attached in the awaiting task."""
+    if otel_context.get_value(_ATTEMPTS_KEY) is not None:
+        return await wrapped(*args, **kwargs)
+    token = otel_context.attach(otel_context.set_value(_ATTEMPTS_KEY, _Attempts()))
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
 def next_resend_count() -> int:
     attempts = otel_context.get_value(_ATTEMPTS_KEY)
     if not isinstance(attempts, _Attempts):

@@ -7,13 +7,15 @@ the others find it through ``_server.current()`` and only add to it.
 
 from __future__ import annotations
 
-from autotrace import _errors, _hooks, _patch
+from autotrace import _errors
+from autotrace.instrumentation._installer import Installer
 from autotrace.middleware import _server
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
     from typing import Any, Callable
+
+__all__ = ["Installer", "asgi", "asgi_entry", "settings_for", "wsgi", "wsgi_entry"]
 
 _settings: dict[int, _server.ServerSettings] = {}
 
@@ -105,28 +107,3 @@ def record_exception(exc: BaseException | None) -> None:
     request = _server.current()
     if request is not None and exc is not None:
         request.record_exception(exc)
-
-
-class Installer:
-    """Patches for one instrumentation, applied now or when a module is imported, undone together."""
-
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
-        self.active = False
-
-    def start(self) -> None:
-        self.active = True
-
-    def when_imported(self, module: str, patch: Callable[[ModuleType], None]) -> None:
-        def hook(loaded: ModuleType) -> None:
-            if self.active:
-                patch(loaded)
-
-        _hooks.when_imported(module, hook)
-
-    def wrap(self, target: Any, name: str, wrapper: Callable[..., Any]) -> None:
-        _patch.wrap(self.owner, target, name, wrapper)
-
-    def stop(self) -> None:
-        self.active = False
-        _patch.unwrap_all(self.owner)
