@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "urllib3": "urllib3.connectionpool",
     "urllib": "urllib.request",
     "httpx": "httpx",
+    "aiohttp": "aiohttp",
     # Context: work handed to threads and thread pools continues the trace it was started from.
     "threads": "opentelemetry.context",
 }

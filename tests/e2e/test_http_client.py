@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +29,10 @@ class Echo(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        if self.path.startswith("/status/"):
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)
+            self._answer(200, b"{}")
+        elif self.path.startswith("/status/"):
             self._answer(int(self.path.rsplit("/", 1)[1]), b"{}")
         elif self.path.startswith("/redirect"):
             self.send_response(302)
@@ -38,6 +42,12 @@ class Echo(BaseHTTPRequestHandler):
         else:
             headers = {k.lower(): v for k, v in self.headers.items()}
             self._answer(200, json.dumps(headers).encode())
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first (the timeout tests)
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -242,3 +252,27 @@ def test_urllib3_retries_and_urllib_redirects_are_counted_resends(
     counts = [c.attributes.get("http.request.resend_count") for c in clients]
     statuses = [c.attributes["http.response.status_code"] for c in clients]
     assert list(zip(counts, statuses)) == [(None, 503), (1, 503), (2, 503), (None, 302), (1, 200)]
+
+
+TIMEOUT_APP = """
+import sys, urllib.request, httpx
+
+base = sys.argv[1]
+try:
+    urllib.request.urlopen(base + "/slow", timeout=0.3)
+except TimeoutError as e:
+    print("urllib", type(e).__name__)
+try:
+    httpx.get(base + "/slow", timeout=0.3)
+except httpx.TimeoutException as e:
+    print("httpx", type(e).__name__)
+"""
+
+
+def test_timeouts_end_the_span_with_the_exception(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:
+    app = write_script(tmp_path, "app.py", TIMEOUT_APP)
+    result = run([AUTOTRACE, "python", str(app), echo], traced_env(receiver))
+    assert result.stdout.split() == ["urllib", "TimeoutError", "httpx", "ReadTimeout"], result.stderr
+    spans = sorted(receiver.wait_for_spans(2), key=lambda s: s.start_ns)
+    assert [s.attributes["error.type"] for s in spans] == ["TimeoutError", "httpx.ReadTimeout"]
+    assert all(s.status_code == ERROR and "http.response.status_code" not in s.attributes for s in spans)

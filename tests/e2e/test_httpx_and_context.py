@@ -110,3 +110,56 @@ def test_context_follows_work_into_threads_pools_and_executors(
         assert spans[name].parent_span_id == request.span_id, name
         assert spans[name].trace_id == request.trace_id
     assert spans["outside"].parent_span_id == "" and spans["outside"].trace_id != request.trace_id
+
+
+AIOHTTP_APP = """
+import asyncio, json, sys, aiohttp
+from opentelemetry import trace
+
+base = sys.argv[1]
+tracer = trace.get_tracer("app")
+
+
+async def main():
+    out = {}
+    mine = {"x-mine": "1"}
+    async with aiohttp.ClientSession() as session:
+        with tracer.start_as_current_span("work"):
+            async with session.get(base + "/redirect", headers=mine) as r:
+                out["sent"] = await r.json()
+            async with session.get(base + "/status/503") as r:
+                out["status"] = r.status
+            try:
+                async with session.get("http://127.0.0.1:1/refused") as r:
+                    pass
+            except aiohttp.ClientConnectorError as e:
+                out["refused"] = type(e).__name__
+    out["mine_after"] = mine
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_aiohttp_client_spans(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:  # noqa: F811
+    app = write_script(tmp_path, "app.py", AIOHTTP_APP)
+    result = run([AUTOTRACE, "python", str(app), echo], traced_env(receiver))
+    assert result.returncode == 0, result.stderr
+    assert warnings_in(result.stderr) == []
+    out = json.loads(result.stdout)
+    assert out["mine_after"] == {"x-mine": "1"} and out["status"] == 503
+    assert out["refused"] == "ClientConnectorError"
+    spans = receiver.wait_for_spans(5)
+    (work,) = [s for s in spans if s.name == "work"]
+    clients = sorted((s for s in spans if s.kind == CLIENT), key=lambda s: s.start_ns)
+    assert len(clients) == 4, [c.attributes.get("url.full") for c in clients]
+    hop1, hop2, unavailable, refused = clients
+    assert {c.parent_span_id for c in clients} == {work.span_id}
+    assert hop1.attributes["http.response.status_code"] == 302
+    assert hop2.attributes["http.request.resend_count"] == 1
+    assert out["sent"]["traceparent"].split("-")[1:3] == [work.trace_id, hop2.span_id]
+    assert out["sent"]["x-mine"] == "1"
+    assert unavailable.status_code == ERROR and unavailable.attributes["error.type"] == "503"
+    assert refused.status_code == ERROR
+    assert refused.attributes["error.type"] == "aiohttp.client_exceptions.ClientConnectorError"
+    assert [name for name, _ in refused.events] == ["exception"]
