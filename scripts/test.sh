@@ -11,6 +11,10 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+# urllib3 1.26 beside the 2.x in the venv, for the tests that run an app against the older line.
+if [[ ! -d .deps/urllib3-1/urllib3 ]]; then
+  .venv/bin/python -m pip install --quiet --no-deps --target .deps/urllib3-1 'urllib3>=1.26,<2'
+fi
 
 echo "== ruff"
 .venv/bin/ruff check autotrace sitecustomize tests bench examples

@@ -82,6 +82,7 @@ def _endheaders(
         with _errors.guard("http.client inject"):
             for name, value in call.headers():
                 instance.putheader(name, value)
+            call.request_headers(_buffered_headers(instance))
     try:
         return wrapped(*args, **kwargs)
     except BaseException as exc:
@@ -91,12 +92,36 @@ def _endheaders(
         raise
 
 
+def _buffered_headers(conn: Any) -> Callable[[str], list[str]]:
+    """A look-up of the headers already put on ``conn``: http.client keeps them, encoded, in its
+    private ``_buffer`` (the request line first) until ``endheaders`` sends them (3.9-3.13)."""
+
+    def lookup(name: str) -> list[str]:
+        wanted = name.lower()
+        values = []
+        for line in conn._buffer[1:]:
+            key, _, value = bytes(line).decode("latin-1").partition(":")
+            if key.strip().lower() == wanted:
+                values.append(value.strip())
+        return values
+
+    return lookup
+
+
 def _getresponse(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     call = _calls.pop(instance, None)
     try:
         response = wrapped(*args, **kwargs)
+    except TypeError as exc:
+        # urllib3 1.26 first tries ``getresponse(buffering=True)`` and, on TypeError, asks again
+        # without it: the exchange is still going on, so the span waits for that second call.
+        if call is not None and kwargs:
+            _calls[instance] = call
+        elif call is not None:
+            call.finish(exc)
+        raise
     except BaseException as exc:
         if call is not None:
             call.finish(exc)

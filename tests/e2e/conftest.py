@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +61,59 @@ def warnings_in(stderr: str) -> list[str]:
 def receiver() -> Iterator[OTLPReceiver]:
     with OTLPReceiver() as r:
         yield r
+
+
+STREAM_PAUSE = 1.0
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Answers with the request headers it got, as JSON; /status/N answers N; /redirect goes to /final;
+    /stream sends its headers at once and its body ``STREAM_PAUSE`` seconds later."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/stream"):
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(STREAM_PAUSE)
+            self.wfile.write(b"done")
+        elif self.path.startswith("/slow"):
+            time.sleep(1.5)
+            self._answer(200, b"{}")
+        elif self.path.startswith("/status/"):
+            self._answer(int(self.path.rsplit("/", 1)[1]), b"{}")
+        elif self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "/final")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._answer(200, json.dumps(headers).encode())
+
+    def handle(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up first
+            super().handle()
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Resp", "yes")
+        self.send_header("Set-Cookie", "session=secret-cookie")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -3,17 +3,10 @@ the real CLI, against a real loopback server that echoes the headers it received
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.e2e.conftest import AUTOTRACE, run, traced_env, warnings_in, write_script
 from tests.e2e.test_server_spans import APPS, REPO, Served, free_port, wait_until_listening
@@ -21,50 +14,6 @@ from tests.otlp_receiver import OTLPReceiver
 
 CLIENT, SERVER, INTERNAL = 3, 2, 1
 UNSET, ERROR = 0, 2
-
-
-class Echo(BaseHTTPRequestHandler):
-    """Answers with the request headers it got, as JSON; /status/N answers N; /redirect goes to /."""
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/slow"):
-            time.sleep(1.5)
-            self._answer(200, b"{}")
-        elif self.path.startswith("/status/"):
-            self._answer(int(self.path.rsplit("/", 1)[1]), b"{}")
-        elif self.path.startswith("/redirect"):
-            self.send_response(302)
-            self.send_header("Location", "/final")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        else:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            self._answer(200, json.dumps(headers).encode())
-
-    def handle(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up first
-            super().handle()
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Resp", "yes")
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def echo() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 URLLIB_APP = """

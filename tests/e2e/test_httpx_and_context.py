@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.e2e.conftest import AUTOTRACE, run, traced_env, warnings_in, write_script
-from tests.e2e.test_http_client import CLIENT, ERROR, echo  # noqa: F401 - the echo server fixture
+from tests.e2e.test_http_client import CLIENT, ERROR
 from tests.otlp_receiver import OTLPReceiver
 
 HTTPX_APP = """
@@ -40,7 +40,7 @@ print(json.dumps(out))
 """
 
 
-def test_httpx_sync_and_async(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:  # noqa: F811
+def test_httpx_sync_and_async(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:
     app = write_script(tmp_path, "app.py", HTTPX_APP)
     result = run([AUTOTRACE, "python", str(app), echo], traced_env(receiver))
     assert result.returncode == 0, result.stderr
@@ -141,7 +141,7 @@ asyncio.run(main())
 """
 
 
-def test_aiohttp_client_spans(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:  # noqa: F811
+def test_aiohttp_client_spans(tmp_path: Path, receiver: OTLPReceiver, echo: str) -> None:
     app = write_script(tmp_path, "app.py", AIOHTTP_APP)
     result = run([AUTOTRACE, "python", str(app), echo], traced_env(receiver))
     assert result.returncode == 0, result.stderr
