@@ -134,15 +134,19 @@ _CLAUSE = r"\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9a-zA-Z.+-]*)\s*"
 
 
 def check_requirement(requires: str | None) -> tuple[bool, str | None, str]:
-    """``"psycopg >= 3.1, < 4"`` against the installed distribution: (ok, version, why not)."""
+    """``"psycopg >= 3.1, < 4"`` against the installed distribution: (ok, version, why not).
+
+    ``"psycopg2|psycopg2-binary >= 2.8"``: the first of several distributions that is installed."""
     import re
 
     if not requires:
         return True, None, ""
-    dist, _, spec = requires.strip().partition(" ")
-    version = installed_version(dist)
+    names, _, spec = requires.strip().partition(" ")
+    found = ((d, installed_version(d)) for d in names.split("|"))
+    dist, version = next(((d, v) for d, v in found if v is not None), (names, None))
     if version is None:
-        return False, None, f"distribution {dist!r} is not installed"
+        shown = " or ".join(repr(d) for d in names.split("|"))
+        return False, None, f"distribution {shown} is not installed"
     for clause in filter(None, (c.strip() for c in spec.split(","))):
         match = re.fullmatch(_CLAUSE, clause)
         if match is None:

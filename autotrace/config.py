@@ -206,9 +206,23 @@ class HttpConfig(_Record):
     baggage_targets: tuple[str, ...]  # host globs that get baggage; empty: none
 
 
+class DbConfig(_Record):
+    """What database and cache spans record of the statement, and what they send with it."""
+
+    __slots__ = ("connect_spans", "sqlcommenter", "statement")
+    _defaults = {"statement": "sanitized", "sqlcommenter": False, "connect_spans": False}
+    statement: str  # "sanitized", "raw" or "off"
+    sqlcommenter: bool
+    connect_spans: bool
+
+
+DB_STATEMENT_MODES = ("sanitized", "raw", "off")
+
+
 class Config(_Record):
     __slots__ = (
         "batch",
+        "db",
         "disabled_instrumentations",
         "enabled",
         "exporters",
@@ -241,6 +255,7 @@ class Config(_Record):
         "batch": BatchConfig(),
         "limits": LimitsConfig(),
         "http": HttpConfig(),
+        "db": DbConfig(),
         "log_level": "info",
         "disabled_instrumentations": frozenset(),
         "shutdown_timeout_s": 5.0,
@@ -260,6 +275,7 @@ class Config(_Record):
     batch: BatchConfig
     limits: LimitsConfig
     http: HttpConfig
+    db: DbConfig
     log_level: str
     disabled_instrumentations: frozenset[str]
     shutdown_timeout_s: float
@@ -426,6 +442,11 @@ def _build(r: _Reader, argv: list[str]) -> Config:
         batch=_batch(r),
         limits=_limits(r),
         http=_http(r),
+        db=DbConfig(
+            statement=r.choice(("AUTOTRACE_DB_STATEMENT",), "sanitized", DB_STATEMENT_MODES),
+            sqlcommenter=r.boolean("AUTOTRACE_SQLCOMMENTER", False),
+            connect_spans=r.boolean("AUTOTRACE_DB_CONNECT_SPANS", False),
+        ),
         log_level=r.choice(("OTEL_LOG_LEVEL",), "info", LOG_LEVELS),
         disabled_instrumentations=frozenset(
             _names(r.raw("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or "")

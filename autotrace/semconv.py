@@ -29,3 +29,13 @@ ERROR_TYPE = "error.type"
 # The methods the HTTP conventions call known (RFC 9110 and PATCH, RFC 5789); any other is "_OTHER".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 OTHER_METHOD = "_OTHER"
+
+# Databases: https://opentelemetry.io/docs/specs/semconv/db/database-spans/ (stable since 1.33).
+DB_SYSTEM_NAME = "db.system.name"
+DB_NAMESPACE = "db.namespace"
+DB_QUERY_TEXT = "db.query.text"
+DB_QUERY_SUMMARY = "db.query.summary"
+DB_OPERATION_NAME = "db.operation.name"
+DB_OPERATION_BATCH_SIZE = "db.operation.batch.size"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_RESPONSE_STATUS_CODE = "db.response.status_code"

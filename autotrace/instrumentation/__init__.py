@@ -28,6 +28,11 @@ REGISTRY: dict[str, str] = {
     "urllib": "urllib.request",
     "httpx": "httpx",
     "aiohttp": "aiohttp",
+    # Databases and caches: one CLIENT span per query, statement sanitized.
+    "sqlite3": "sqlite3",
+    "psycopg": "psycopg",
+    "psycopg2": "psycopg2",
+    "pymysql": "pymysql",
     # Context: work handed to threads and thread pools continues the trace it was started from.
     "threads": "opentelemetry.context",
 }
