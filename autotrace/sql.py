@@ -57,7 +57,8 @@ def _scanner(mysql: bool) -> re.Pattern[str]:
 _SCANNERS = {False: _scanner(False), True: _scanner(True)}
 _BOOLEANS = frozenset({"true", "false"})
 _IN_LIST = re.compile(r"(\bIN\s*\()\s*(\?|%s)(?:\s*,\s*(?:\?|%s))+\s*\)", re.IGNORECASE)
-_GROUP = r"\(\s*(?:\?|%s)(?:\s*,\s*(?:\?|%s))*\s*\)"
+_VALUE = r"(?:\?|%s)(?:::[A-Za-z_][A-Za-z0-9_]*(?:\[\])?)?"  # a literal or placeholder, maybe cast
+_GROUP = rf"\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\)"
 _VALUES = re.compile(rf"({_GROUP})(?:\s*,\s*{_GROUP})+")
 
 

@@ -79,6 +79,7 @@ class _State:
     retry_after: float | None = None
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: list[RequestInfo] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)  # each accepted request, decompressed
 
 
 def any_value(value: common_pb2.AnyValue) -> Any:
@@ -236,10 +237,18 @@ class OTLPReceiver:
         with self._cond:
             return list(self._state.requests)
 
+    @property
+    def payloads(self) -> bytes:
+        """Every accepted request's body (decompressed; gRPC's re-encoded), concatenated: what a
+        collector would have stored, for searching for text that must never be exported."""
+        with self._cond:
+            return b"".join(self._state.payloads)
+
     def clear(self) -> None:
         with self._cond:
             self._state.spans.clear()
             self._state.requests.clear()
+            self._state.payloads.clear()
 
     def wait_for_spans(
         self,
@@ -289,8 +298,9 @@ class OTLPReceiver:
         with self._cond:
             return self._state.mode, self._state.delay, self._state.retry_after
 
-    def _record(self, info: RequestInfo, spans: list[ReceivedSpan]) -> None:
+    def _record(self, info: RequestInfo, spans: list[ReceivedSpan], payload: bytes = b"") -> None:
         with self._cond:
+            self._state.payloads.append(payload)
             self._state.requests.append(info)
             self._state.spans.extend(spans)
             self._cond.notify_all()
@@ -386,7 +396,7 @@ class OTLPReceiver:
             self._record(info(400), [])
             answer(400, f"undecodable request: {exc}")
             return
-        self._record(info(200, len(spans)), spans)
+        self._record(info(200, len(spans)), spans, body)
         answer(200)
 
     # -- gRPC ---------------------------------------------------------------------------------------
@@ -429,7 +439,7 @@ class OTLPReceiver:
             self._record(info(code.value[0]), [])
             context.abort(code, f"receiver in mode {mode}")
         spans = decode_spans(request, "grpc")
-        self._record(info(0, len(spans)), spans)
+        self._record(info(0, len(spans)), spans, request.SerializeToString())
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
