@@ -102,6 +102,11 @@ def _configuration(config: Config, env: dict[str, str]) -> list[str]:
         ),
         ("redacted too", ", ".join(sorted(config.http.sanitize_fields)) or "(defaults only)"),
         ("traceresponse", "on" if config.http.trace_response else "off"),
+        (
+            "db statements",
+            f"{config.db.statement}; sql comment {'on' if config.db.sqlcommenter else 'off'}; "
+            f"connect spans {'on' if config.db.connect_spans else 'off'}",
+        ),
         ("disabled", ", ".join(sorted(config.disabled_instrumentations)) or "(none)"),
         ("log level", config.log_level),
     ]
