@@ -32,7 +32,9 @@ REGISTRY: dict[str, str] = {
     "sqlite3": "sqlite3",
     "psycopg": "psycopg",
     "psycopg2": "psycopg2",
+    "asyncpg": "asyncpg",
     "pymysql": "pymysql",
+    "redis": "redis.client",
     # Context: work handed to threads and thread pools continues the trace it was started from.
     "threads": "opentelemetry.context",
 }
