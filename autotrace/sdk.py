@@ -75,7 +75,7 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
     arg = None if config.sampler_arg is None else str(config.sampler_arg)
     sampler, sampler_errors = sampling.build_sampler(config.sampler, arg, rules)
     problems += sampler_errors
-    provider = TracerProvider(
+    provider = _fork_safe_provider_class()(
         sampler=sampler,
         resource=make_resource(config),
         shutdown_on_exit=False,  # we flush at exit ourselves, within a bound
@@ -93,26 +93,53 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
     return Tracing(config, provider, processors), problems
 
 
+_provider_class: type[TracerProvider] | None = None
+
+
+def _fork_safe_provider_class() -> type[TracerProvider]:
+    """The SDK's provider, with an after-fork step that cannot hang the child.
+
+    The SDK's own step (1.3x and later: ``TracerProvider._handle_fork``) runs the resource detectors on a
+    thread pool in the child. When ``concurrent.futures.thread`` was first imported after the provider
+    was made (Django does it, through asgiref, in every ``gunicorn --preload`` master), that module's
+    global lock is still held at that moment, because its own after-fork hook, registered later, runs
+    later: the child blocks for ever. Ours makes a fresh lock and refreshes the process ids in place.
+    """
+    global _provider_class
+    if _provider_class is None:
+
+        class ForkSafeTracerProvider(TracerProvider):
+            def _handle_fork(self) -> None:
+                self._tracers_lock = threading.Lock()
+                with guard("resource update after fork"):
+                    _refresh_pid(self.resource)
+
+        _provider_class = ForkSafeTracerProvider
+    return _provider_class
+
+
+def _refresh_pid(resource: Any) -> None:
+    attrs = dict(resource.attributes)
+    attrs["process.pid"] = os.getpid()
+    attrs["process.parent_pid"] = os.getppid()
+    resource.__init__(attrs, resource.schema_url)
+
+
 def _refresh_pid_after_fork(provider: TracerProvider) -> None:
     """Pre-fork servers: each worker's spans carry the worker's own ``process.pid``.
 
-    The resource is updated in place, so every tracer already handed out sees it. Our hook runs after
-    the SDK's own fork hook (registered when the provider was made), which may swap the resource.
+    The resource is updated in place, so every tracer already handed out sees it. An SDK whose provider
+    has its own after-fork step calls ours (above); for older ones a fork hook does it.
     """
-    if not hasattr(os, "register_at_fork"):
+    if not hasattr(os, "register_at_fork") or hasattr(TracerProvider, "_handle_fork"):
         return
     ref = weakref.ref(provider)
 
     def after_in_child() -> None:
         live = ref()
-        if live is None:
-            return
-        with guard("resource update after fork"):
-            resource = live.resource
-            attrs = dict(resource.attributes)
-            attrs["process.pid"] = os.getpid()
-            attrs["process.parent_pid"] = os.getppid()
-            resource.__init__(attrs, resource.schema_url)  # type: ignore[misc]
+        if live is not None:
+            with guard("resource update after fork"):
+                _refresh_pid(live.resource)
 
     os.register_at_fork(after_in_child=after_in_child)
 

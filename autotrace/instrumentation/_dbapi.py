@@ -270,7 +270,9 @@ def _replace(
 
 
 def _batch_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
-    rows = args[1] if len(args) > 1 else next((v for k, v in kwargs.items() if k != "query"), None)
+    rows = (
+        args[1] if len(args) > 1 else next((v for k, v in kwargs.items() if k not in _STATEMENT_NAMES), None)
+    )
     try:
         return len(rows)  # type: ignore[arg-type]
     except TypeError:  # a generator: counting it would consume it

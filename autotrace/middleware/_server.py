@@ -82,17 +82,22 @@ class ServerSettings:
 def compile_excluded(patterns: Iterable[str]) -> Callable[[str], object] | None:
     """One regular expression searched in the full URL; a pattern that is not a valid one is taken as
     plain text (with a warning), so ``/healthz`` and ``health.*`` both work."""
-    parts = []
+    searches = []
     for pattern in patterns:
         try:
-            re.compile(pattern)
-            parts.append(f"(?:{pattern})")
+            # Compiled one by one: a pattern with a global flag, ``(?i)health``, is valid alone but not
+            # inside an alternation.
+            searches.append(re.compile(pattern).search)
         except re.error as exc:
             _log.warn(
                 "excluded URL pattern %r is not a regular expression (%s); matched as text", pattern, exc
             )
-            parts.append(re.escape(pattern))
-    return re.compile("|".join(parts)).search if parts else None
+            searches.append(re.compile(re.escape(pattern)).search)
+    if not searches:
+        return None
+    if len(searches) == 1:
+        return searches[0]
+    return lambda url: any(search(url) for search in searches)
 
 
 class _Excluded:

@@ -277,11 +277,15 @@ def app(environ, start_response):
 """
 
 
-@pytest.mark.parametrize("preload", [False, True])
-def test_gunicorn_two_workers_both_export(tmp_path: Path, receiver: OTLPReceiver, preload: bool) -> None:
+# "preload+pool": the preloaded app imports concurrent.futures.thread after the SDK was built, as every
+# Django project does through asgiref; the SDK's own after-fork step then hung each worker.
+@pytest.mark.parametrize("mode", ["plain", "preload", "preload+pool"])
+def test_gunicorn_two_workers_both_export(tmp_path: Path, receiver: OTLPReceiver, mode: str) -> None:
     write_script(tmp_path, "conf.py", GUNICORN_CONF)
-    write_script(tmp_path, "wsgiapp.py", "from opentelemetry import trace\n" + WSGI_APP)
-    args = [AUTOTRACE, "gunicorn", "-c", "conf.py", *(["--preload"] if preload else []), "wsgiapp:app"]
+    imports = "import concurrent.futures.thread\n" if mode == "preload+pool" else ""
+    write_script(tmp_path, "wsgiapp.py", imports + "from opentelemetry import trace\n" + WSGI_APP)
+    preload = ["--preload"] if mode != "plain" else []
+    args = [AUTOTRACE, "gunicorn", "-c", "conf.py", *preload, "wsgiapp:app"]
     proc = subprocess.Popen(args, env=traced_env(receiver), cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
         spans = receiver.wait_for_spans(2, timeout=30, predicate=lambda s: s.name == "worker-ready")

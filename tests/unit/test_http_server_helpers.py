@@ -85,6 +85,12 @@ def test_excluded_patterns_are_searched_in_the_full_url() -> None:
     assert compile_excluded([]) is None
 
 
+def test_a_pattern_with_a_global_flag_works_beside_others() -> None:
+    match = compile_excluded(["(?i)healthz", "metrics"])
+    assert match is not None
+    assert match("http://h/HealthZ") and match("http://h/metrics") and not match("http://h/users")
+
+
 def test_an_invalid_pattern_is_matched_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     match = compile_excluded(["/static/[v1"])
     assert match is not None and match("http://h/static/[v1/app.js")
