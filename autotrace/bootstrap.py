@@ -12,7 +12,7 @@ import sys
 import threading
 
 from autotrace import _errors, _log
-from autotrace.config import Config
+from autotrace.config import PARENT_SERVICE_VARIABLE, Config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -121,6 +121,8 @@ def _start(config: Config) -> None:
     for problem in config.problems:
         _log.warn("%s", problem)
     _sanitize_propagators_variable(config)
+    if not config.service_name_explicit and config.service_name != "python":
+        os.environ[PARENT_SERVICE_VARIABLE] = config.service_name  # for spawned workers: see config
     other = other_agent()
     if other:
         _log.warn("%s is already active in this process; autotrace stands down", other)

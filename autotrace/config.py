@@ -495,7 +495,12 @@ def _service_name(r: _Reader, argv: list[str]) -> tuple[str, bool]:
     from_resource = dict(_resource_attributes(_Reader(r.env))).get("service.name")
     if from_resource:
         return from_resource, True
-    return derive_service_name(argv), False
+    derived = derive_service_name(argv)
+    if derived == "python":
+        # A process started by Python itself (a multiprocessing spawn: uvicorn --workers and --reload,
+        # hypercorn's workers) has no command line of its own: it serves its parent's app.
+        derived = r.raw(PARENT_SERVICE_VARIABLE) or derived
+    return derived, False
 
 
 def _resource_attributes(r: _Reader) -> tuple[tuple[str, str], ...]:
@@ -678,6 +683,9 @@ def _program_argv() -> list[str]:
     """The command line as typed (``python -m uvicorn app:app`` keeps its ``-m uvicorn``)."""
     orig = getattr(sys, "orig_argv", None)
     return list(orig) if orig else [sys.executable, *sys.argv]
+
+
+PARENT_SERVICE_VARIABLE = "AUTOTRACE_PARENT_SERVICE_NAME"  # set by a traced process for its children
 
 
 def derive_service_name(argv: list[str]) -> str:

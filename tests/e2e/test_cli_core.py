@@ -403,3 +403,27 @@ def test_b3_loaded_by_the_api_before_anything_else_builds_cleanly(
     assert result.returncode == 0, result.stderr
     assert warnings_in(result.stderr) == []
     assert len(receiver.wait_for_spans(2)) == 2
+
+
+SPAWN_APP = """
+import multiprocessing
+from opentelemetry import trace
+
+def work():
+    with trace.get_tracer("w").start_as_current_span("in-spawned-child"):
+        pass
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=work)
+    child.start()
+    child.join()
+"""
+
+
+def test_spawned_children_keep_the_derived_service_name(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """uvicorn --workers/--reload and hypercorn start workers with Python's own spawn command line."""
+    app = write_script(tmp_path, "billing.py", SPAWN_APP)
+    result = run([AUTOTRACE, "python", str(app)], traced_env(receiver))
+    assert result.returncode == 0, result.stderr
+    (span,) = receiver.wait_for_spans(1)
+    assert span.resource["service.name"] == "billing"

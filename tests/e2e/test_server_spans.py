@@ -58,6 +58,10 @@ CONFIGS: dict[str, tuple[list[str], str]] = {
     "wsgi-waitress": (["waitress-serve", "--listen=127.0.0.1:{port}", f"{APPS}.raw_wsgi:app"], "raw"),
     "wsgi-wsgiref": (["python", "-m", f"{APPS}.raw_wsgi", "{port}"], "raw"),
     "asgi-uvicorn": (["uvicorn", "--port", "{port}", f"{APPS}.raw_asgi:app"], "raw"),
+    "asgi-gunicorn-asgiworker": (
+        ["gunicorn", "-k", "asgi", "-b", "127.0.0.1:{port}", f"{APPS}.raw_asgi:app"],
+        "raw",
+    ),
 }
 
 # framework: (path of user 7, route template or None when the app has no routes)

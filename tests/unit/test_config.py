@@ -245,3 +245,11 @@ def test_config_is_frozen() -> None:
 )
 def test_service_name_derived_from_the_command_line(argv: list[str], name: str) -> None:
     assert derive_service_name(argv) == name
+
+
+def test_a_process_without_a_command_line_of_its_own_takes_its_parents_service_name() -> None:
+    spawned = ["python", "-c", "from multiprocessing.spawn import spawn_main; spawn_main()"]
+    env = {"AUTOTRACE_PARENT_SERVICE_NAME": "billing"}
+    assert Config.from_env(env, argv=spawned).service_name == "billing"
+    assert Config.from_env(env, argv=["python", "other.py"]).service_name == "other"
+    assert Config.from_env({**env, "OTEL_SERVICE_NAME": "x"}, argv=spawned).service_name == "x"
