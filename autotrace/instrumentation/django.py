@@ -58,7 +58,9 @@ def uninstall() -> None:
 
 
 def route_template(route: str | None) -> str | None:
-    if not route:
+    """Django's route as an ``http.route``: ``users/<int:pk>`` -> ``/users/<int:pk>``, the root's
+    empty route -> ``/``; None when no route matched."""
+    if route is None:
         return None
     if route.startswith("^"):
         route = route[1:]

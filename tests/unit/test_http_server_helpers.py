@@ -123,3 +123,12 @@ def test_bad_trace_response_value_warns_and_stays_off() -> None:
     config = Config.from_env({"AUTOTRACE_TRACE_RESPONSE": "maybe"}, argv=["x"])
     assert config.http.trace_response is False
     assert [p.variable for p in config.problems] == ["AUTOTRACE_TRACE_RESPONSE"]
+
+
+def test_django_routes_become_http_routes() -> None:
+    from autotrace.instrumentation.django import route_template
+
+    assert route_template("users/<int:user_id>") == "/users/<int:user_id>"
+    assert route_template("") == "/"  # path("", view): the site's root
+    assert route_template("^articles/(?P<year>[0-9]{4})/$") == "/articles/(?P<year>[0-9]{4})/"
+    assert route_template(None) is None
