@@ -88,6 +88,12 @@ class Target:
         self.attributes = attributes
 
 
+def postgres_target(connection: Any) -> Target:
+    """A PostgreSQL connection's target from libpq's ``connection.info`` (psycopg and psycopg2)."""
+    info = connection.info
+    return Target("postgresql", namespace=info.dbname, address=info.host, port=info.port)
+
+
 class TargetCache:
     """Targets by connection, read once per connection and forgotten with it."""
 
@@ -300,8 +306,10 @@ def begin_query(
     return call, args, kwargs
 
 
-def query_wrapper(settings: DbSettings, target_of: TargetOf, batch: bool = False) -> Callable[..., Any]:
-    """A wrapper for a driver method whose first argument is the statement."""
+def traced(site: str, begin: Callable[..., Any]) -> Callable[..., Any]:
+    """The four steps every database wrapper takes, for a plain method: out at once when a span
+    already covers the call; ``begin(instance, args, kwargs)`` (guarded) starts the span and may
+    rewrite the arguments; the driver's call runs outside the guard; the span ends with its outcome."""
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -309,8 +317,8 @@ def query_wrapper(settings: DbSettings, target_of: TargetOf, batch: bool = False
         if busy():
             return wrapped(*args, **kwargs)
         call = None
-        with _errors.guard("db query"):
-            call, args, kwargs = begin_query(settings, target_of, instance, args, kwargs, batch)
+        with _errors.guard(site):
+            call, args, kwargs = begin(instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         return run(call, wrapped, args, kwargs)
@@ -318,8 +326,8 @@ def query_wrapper(settings: DbSettings, target_of: TargetOf, batch: bool = False
     return wrapper
 
 
-def query_wrapper_async(settings: DbSettings, target_of: TargetOf, batch: bool = False) -> Callable[..., Any]:
-    """``query_wrapper`` for a coroutine method: the mark is set in the awaiting task."""
+def traced_async(site: str, begin: Callable[..., Any]) -> Callable[..., Any]:
+    """``traced`` for a coroutine method: the mark is set in the awaiting task."""
 
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -327,13 +335,27 @@ def query_wrapper_async(settings: DbSettings, target_of: TargetOf, batch: bool =
         if busy():
             return await wrapped(*args, **kwargs)
         call = None
-        with _errors.guard("db query"):
-            call, args, kwargs = begin_query(settings, target_of, instance, args, kwargs, batch)
+        with _errors.guard(site):
+            call, args, kwargs = begin(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         return await run_async(call, wrapped, args, kwargs)
 
     return wrapper
+
+
+def _query_begin(settings: DbSettings, target_of: TargetOf, batch: bool) -> Callable[..., Any]:
+    return lambda instance, args, kwargs: begin_query(settings, target_of, instance, args, kwargs, batch)
+
+
+def query_wrapper(settings: DbSettings, target_of: TargetOf, batch: bool = False) -> Callable[..., Any]:
+    """A wrapper for a driver method whose first argument is the statement."""
+    return traced("db query", _query_begin(settings, target_of, batch))
+
+
+def query_wrapper_async(settings: DbSettings, target_of: TargetOf, batch: bool = False) -> Callable[..., Any]:
+    """``query_wrapper`` for a coroutine method."""
+    return traced_async("db query", _query_begin(settings, target_of, batch))
 
 
 def run(call: DbCall, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 from opentelemetry import trace
 
-from autotrace import _errors
 from autotrace import semconv as sc
 from autotrace.instrumentation import _dbapi
 from autotrace.instrumentation._installer import Installer
@@ -142,19 +141,10 @@ def uninstall() -> None:
 def _traced(settings: _dbapi.DbSettings, describe: Describe, operation: str = "") -> Callable[..., Any]:
     """A wrapper for a coroutine method whose query ``describe`` finds: one span, the mark set."""
 
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _dbapi.busy():
-            return await wrapped(*args, **kwargs)
-        call = None
-        with _errors.guard("asyncpg query"):
-            call = _begin(settings, describe(instance, args, kwargs), operation)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        return await _dbapi.run_async(call, wrapped, args, kwargs)
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _begin(settings, describe(instance, args, kwargs), operation), args, kwargs
 
-    return wrapper
+    return _dbapi.traced_async("asyncpg query", begin)
 
 
 def _begin(settings: _dbapi.DbSettings, query: Query, operation: str) -> _dbapi.DbCall | None:

@@ -38,12 +38,7 @@ REQUIRES = "psycopg >= 3.1"
 _installer = Installer(__name__)
 
 
-def _read_target(connection: Any) -> _dbapi.Target:
-    info = connection.info
-    return _dbapi.Target("postgresql", namespace=info.dbname, address=info.host, port=info.port)
-
-
-_targets = _dbapi.TargetCache(_read_target)
+_targets = _dbapi.TargetCache(_dbapi.postgres_target)
 
 
 def _target_of(cursor: Any) -> _dbapi.Target:

@@ -43,12 +43,7 @@ _cursors: dict[type, type] = {}
 _wrappers: dict[str, Callable[..., Any]] = {}
 
 
-def _read_target(connection: Any) -> _dbapi.Target:
-    info = connection.info
-    return _dbapi.Target("postgresql", namespace=info.dbname, address=info.host, port=info.port)
-
-
-_targets = _dbapi.TargetCache(_read_target)
+_targets = _dbapi.TargetCache(_dbapi.postgres_target)
 
 
 def _target_of(cursor: Any) -> _dbapi.Target:

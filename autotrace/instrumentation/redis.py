@@ -117,68 +117,31 @@ class _Call(_dbapi.DbCall):
         super().finish()
 
 
-def _command(settings: _dbapi.DbSettings) -> Callable[..., Any]:
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _dbapi.busy() or not args:
-            return wrapped(*args, **kwargs)
-        call = None
-        with _errors.guard("redis command"):
-            call = _start_command(settings, instance, args)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return _dbapi.run(call, wrapped, args, kwargs)
+def _command_begin(settings: _dbapi.DbSettings) -> Callable[..., Any]:
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return (_start_command(settings, instance, args) if args else None), args, kwargs
 
-    return wrapper
+    return begin
+
+
+def _pipeline_begin(settings: _dbapi.DbSettings) -> Callable[..., Any]:
+    return lambda instance, args, kwargs: (_start_pipeline(settings, instance), args, kwargs)
+
+
+def _command(settings: _dbapi.DbSettings) -> Callable[..., Any]:
+    return _dbapi.traced("redis command", _command_begin(settings))
 
 
 def _command_async(settings: _dbapi.DbSettings) -> Callable[..., Any]:
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _dbapi.busy() or not args:
-            return await wrapped(*args, **kwargs)
-        call = None
-        with _errors.guard("redis command"):
-            call = _start_command(settings, instance, args)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        return await _dbapi.run_async(call, wrapped, args, kwargs)
-
-    return wrapper
+    return _dbapi.traced_async("redis command", _command_begin(settings))
 
 
 def _pipeline(settings: _dbapi.DbSettings) -> Callable[..., Any]:
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _dbapi.busy():
-            return wrapped(*args, **kwargs)
-        call = None
-        with _errors.guard("redis pipeline"):
-            call = _start_pipeline(settings, instance)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        return _dbapi.run(call, wrapped, args, kwargs)
-
-    return wrapper
+    return _dbapi.traced("redis pipeline", _pipeline_begin(settings))
 
 
 def _pipeline_async(settings: _dbapi.DbSettings) -> Callable[..., Any]:
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _dbapi.busy():
-            return await wrapped(*args, **kwargs)
-        call = None
-        with _errors.guard("redis pipeline"):
-            call = _start_pipeline(settings, instance)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        return await _dbapi.run_async(call, wrapped, args, kwargs)
-
-    return wrapper
+    return _dbapi.traced_async("redis pipeline", _pipeline_begin(settings))
 
 
 def _start_command(settings: _dbapi.DbSettings, client: Any, args: tuple[Any, ...]) -> _Call:
