@@ -2,9 +2,11 @@
 
 Pure ASGI: no per-request state on the instance; ``send`` is wrapped only to read the response status
 and headers (and add ``traceresponse`` when asked); ``receive`` is left alone, so there are no
-per-message spans. The span ends when the app returns, that is once the last body chunk was sent. An
-exception is recorded and re-raised unchanged; if no response had started, the server answers 500,
-and the span says so.
+per-message spans. The span ends when the last body chunk of a response below 500 has been sent (else
+when the app returns): work the app does after answering, such as background tasks, is not counted in the
+request's time, though spans it makes still nest under the request's span. An exception before that
+is recorded and re-raised unchanged; if no response had started, the server answers 500, and the span
+says so. An exception after the response was sent is re-raised unchanged, not recorded.
 """
 
 from __future__ import annotations
@@ -109,10 +111,21 @@ GETTER = _Getter()
 
 def _traced_send(send: Send, request: _server.ServerRequest) -> Send:
     async def traced_send(message: Message) -> None:
-        if message.get("type") == "http.response.start":
+        kind = message.get("type")
+        if kind == "http.response.start":
             with guard("server span response"):
                 message = _on_response_start(message, request)
         await send(message)
+        if (
+            kind == "http.response.body"
+            and not message.get("more_body", False)
+            and (request.status or 0) < 500
+        ):
+            # The response is complete: the span ends now, not when the app returns, which may be
+            # much later (Starlette's and FastAPI's background tasks run after the body is sent). Not
+            # after a 5xx: a framework's outermost error handler sends its 500, then re-raises the
+            # exception, which belongs on this span.
+            request.finish()
 
     return traced_send
 

@@ -163,3 +163,24 @@ def test_websocket_passes_through_untouched(command: list[str], receiver: OTLPRe
         process.wait(timeout=15)
     ours = [s for s in receiver.spans if s.scope == "autotrace.server"]
     assert [s.attributes["url.path"] for s in ours] == ["/fail503"]
+
+
+def test_asgi_span_ends_with_the_response_not_the_background_task(receiver: OTLPReceiver) -> None:
+    port = free_port()
+    args = [AUTOTRACE, "uvicorn", "--host", "127.0.0.1", "--port", str(port), f"{APPS}.starlette_app:app"]
+    process = subprocess.Popen(args, env=traced_env(receiver, PYTHONPATH=str(REPO)), cwd=REPO, text=True)
+    try:
+        listening(port, process)
+        served = Served("background", "starlette", port, receiver, process)
+        trace_id = new_trace_id()
+        status, _, body = served.get("/background", [parent_header(trace_id)])
+        assert (status, body) == (200, b"accepted")
+        spans = served.spans_of(trace_id, 2)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    (server,) = [s for s in spans if s.kind == 2]
+    (later,) = [s for s in spans if s.name == "load-user"]
+    assert server.name == "GET /background"
+    assert later.parent_span_id == server.span_id  # still nested under the request ...
+    assert server.end_ns <= later.start_ns  # ... which ended when its response had been sent

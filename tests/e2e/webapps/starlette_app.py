@@ -36,6 +36,17 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/plain")
 
 
+async def after_response() -> None:
+    await asyncio.sleep(0.3)
+    common.load_user("background")  # a span made after the response was sent
+
+
+async def background(request: Request) -> Response:
+    from starlette.background import BackgroundTask
+
+    return PlainTextResponse("accepted", background=BackgroundTask(after_response))
+
+
 async def healthz(request: Request) -> Response:
     return Response(common.current_trace_id())
 
@@ -53,6 +64,7 @@ app = Starlette(
         Route("/fail503", fail503),
         Route("/stream", stream),
         Route("/healthz", healthz),
+        Route("/background", background),
         WebSocketRoute("/ws", echo),
     ]
 )
