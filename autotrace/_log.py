@@ -81,7 +81,12 @@ def debug(msg: str, *args: Any) -> None:
         logger().debug(msg, *args)
 
 
-def warn_throttled(key: str, interval: float, msg: str, *args: Any) -> bool:
+def info(msg: str, *args: Any) -> None:
+    if _level <= 20:
+        logger().info(msg, *args)
+
+
+def warn_throttled(key: str, interval: float, msg: str, *args: Any, level: int = 30) -> bool:
     """Say ``msg`` at most once per ``interval`` seconds for ``key``; returns whether it was said.
 
     The number of times it was held back since the last line is appended, so nothing is hidden.
@@ -97,5 +102,6 @@ def warn_throttled(key: str, interval: float, msg: str, *args: Any) -> bool:
     if held:
         msg += " (%d similar messages held back)"
         args = (*args, held)
-    warn(msg, *args)
+    if _level <= level:
+        logger().log(level, msg, *args)
     return True

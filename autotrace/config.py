@@ -128,18 +128,31 @@ class OTLPConfig(_Record):
     insecure: bool | None
 
 
+DEFAULT_EXPORT_BUFFER = 32 * 1024 * 1024
+# The standard leaves attribute values unbounded; a header or URL of megabytes must not become a span.
+DEFAULT_ATTRIBUTE_VALUE_LENGTH = 8192
+
+
 class BatchConfig(_Record):
-    __slots__ = ("export_timeout_s", "max_export_batch_size", "max_queue_size", "schedule_delay_s")
+    __slots__ = (
+        "buffer_bytes",
+        "export_timeout_s",
+        "max_export_batch_size",
+        "max_queue_size",
+        "schedule_delay_s",
+    )
     _defaults = {
         "schedule_delay_s": 5.0,
         "export_timeout_s": 30.0,
         "max_queue_size": 2048,
         "max_export_batch_size": 512,
+        "buffer_bytes": DEFAULT_EXPORT_BUFFER,
     }
     schedule_delay_s: float
     export_timeout_s: float
     max_queue_size: int
     max_export_batch_size: int
+    buffer_bytes: int  # encoded batches kept while the collector cannot take them
 
 
 class LimitsConfig(_Record):
@@ -153,7 +166,7 @@ class LimitsConfig(_Record):
     )
     _defaults = {
         "attribute_count": 128,
-        "attribute_value_length": None,
+        "attribute_value_length": DEFAULT_ATTRIBUTE_VALUE_LENGTH,
         "event_count": 128,
         "link_count": 128,
         "event_attribute_count": 128,
@@ -655,7 +668,35 @@ def _batch(r: _Reader) -> BatchConfig:
         export_timeout_s=r.parse(("OTEL_BSP_EXPORT_TIMEOUT",), 30.0, _millis, "milliseconds"),
         max_queue_size=queue,
         max_export_batch_size=size,
+        buffer_bytes=r.parse(
+            ("AUTOTRACE_EXPORT_BUFFER_SIZE",), DEFAULT_EXPORT_BUFFER, parse_size, "a size such as 32MiB or 0"
+        ),
     )
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_size(value: str) -> int:
+    """``32MiB``, ``64 MB``, ``500kb``, ``1048576`` (bytes) → bytes."""
+    text = value.strip().lower()
+    digits = text.rstrip("abgikm ")
+    unit = text[len(digits) :].strip()
+    if unit not in _SIZE_UNITS or not digits:
+        raise BadValue("unknown unit")
+    number = float(digits)
+    if not number >= 0 or number == float("inf"):
+        raise BadValue("must not be negative")
+    return int(number * _SIZE_UNITS[unit])
 
 
 def _limits(r: _Reader) -> LimitsConfig:
@@ -666,7 +707,9 @@ def _limits(r: _Reader) -> LimitsConfig:
     return LimitsConfig(
         attribute_count=limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT", 128),
         attribute_value_length=limit(
-            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None
+            "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            DEFAULT_ATTRIBUTE_VALUE_LENGTH,
         ),
         event_count=limit("OTEL_SPAN_EVENT_COUNT_LIMIT", None, 128),
         link_count=limit("OTEL_SPAN_LINK_COUNT_LIMIT", None, 128),

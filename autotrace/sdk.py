@@ -24,7 +24,7 @@ from autotrace import _log
 from autotrace._errors import guard
 from autotrace._version import __version__
 from autotrace.config import Config
-from autotrace.export import BatchProcessor, make_exporter_factory
+from autotrace.export import BatchProcessor, make_transport_factory
 
 SCOPE = "autotrace"
 
@@ -86,8 +86,7 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
     for name in config.exporters:
         if name == "none":
             continue
-        factory = make_exporter_factory(name, config.otlp, config.batch)
-        processor = BatchProcessor(factory, config.batch, name=name)
+        processor = BatchProcessor(make_transport_factory(name, config.otlp), config.batch, name=name)
         provider.add_span_processor(processor)
         processors.append(processor)
     return Tracing(config, provider, processors), problems
@@ -198,20 +197,26 @@ def install_exit_handler(tracing: Tracing) -> None:
     atexit.register(flush_at_exit, tracing)
 
 
+def shutdown_bound(config: Config) -> float:
+    """Exit waits at most AUTOTRACE_SHUTDOWN_TIMEOUT, and never longer than OTEL_BSP_EXPORT_TIMEOUT."""
+    return min(config.shutdown_timeout_s, config.batch.export_timeout_s)
+
+
 def flush_at_exit(tracing: Tracing) -> None:
-    """Flush and stop export, once, within AUTOTRACE_SHUTDOWN_TIMEOUT."""
+    """Flush and stop export, once, within the shutdown bound."""
     global _exiting
     with _exit_lock:
         if _exiting:
             return
         _exiting = True
     with guard("flush at exit"):
-        if not tracing.shutdown(tracing.config.shutdown_timeout_s):
+        bound = shutdown_bound(tracing.config)
+        if not tracing.shutdown(bound):
             left = sum(p.stats()["queued"] for p in tracing.processors)
             errors = [p.last_error for p in tracing.processors if p.last_error]
             _log.warn(
-                "could not export all spans before exit (AUTOTRACE_SHUTDOWN_TIMEOUT=%dms, %d still queued)%s",
-                int(tracing.config.shutdown_timeout_s * 1000),
+                "could not export all spans before exit (waited %dms, the shutdown bound; %d spans lost)%s",
+                int(bound * 1000),
                 left,
                 f"; last error: {errors[0]}" if errors else "",
             )

@@ -420,7 +420,7 @@ class OTLPReceiver:
         headers = {k.lower(): v for k, v in context.invocation_metadata()}
         encoding = headers.get("grpc-encoding", "")
         size = request.ByteSize()
-        mode, delay, _ = self._current_mode()
+        mode, delay, retry_after = self._current_mode()
         path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
         def info(status: int, span_count: int = 0) -> RequestInfo:
@@ -437,10 +437,28 @@ class OTLPReceiver:
         if mode in failures:
             code = failures[mode]
             self._record(info(code.value[0]), [])
-            context.abort(code, f"receiver in mode {mode}")
+            message = f"receiver in mode {mode}"
+            if mode == "throttle" and retry_after is not None:
+                context.set_trailing_metadata(
+                    (("grpc-status-details-bin", _retry_info(code, message, retry_after)),)
+                )
+            context.abort(code, message)
         spans = decode_spans(request, "grpc")
         self._record(info(0, len(spans)), spans, request.SerializeToString())
         return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def _retry_info(code: Any, message: str, seconds: float) -> bytes:
+    """A google.rpc.Status carrying RetryInfo, as gRPC servers send it in the trailing metadata."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.seconds = int(seconds)
+    info.retry_delay.nanos = int((seconds - int(seconds)) * 1e9)
+    status = status_pb2.Status(code=code.value[0], message=message)
+    status.details.add().Pack(info)
+    data: bytes = status.SerializeToString()
+    return data
 
 
 def _main() -> None:

@@ -10,15 +10,25 @@ from collections.abc import Iterator, Sequence
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from autotrace.config import BatchConfig, Config, OTLPConfig
-from autotrace.export import BatchProcessor, OTLPHttpExporter
+from autotrace.export import (
+    OK,
+    REJECT,
+    RETRY,
+    BatchProcessor,
+    GrpcTransport,
+    HttpTransport,
+    Verdict,
+    _retry_after,
+)
 from tests.otlp_receiver import OTLPReceiver
 
 
-class Recorder(SpanExporter):
-    """An exporter that keeps what it gets and can be told to hang, as a stuck collector would."""
+class Recorder:
+    """A transport that keeps what it gets and can be told to hang or fail, as a collector would."""
+
+    target = "the recorder"
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -26,21 +36,33 @@ class Recorder(SpanExporter):
         self.suppressed: list[bool] = []
         self.release = threading.Event()
         self.release.set()
+        self.encode_release = threading.Event()
+        self.encode_release.set()
+        self.verdict = Verdict(OK)
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.release.wait(30)
+    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
+        self.encode_release.wait(30)
         self.threads.add(threading.current_thread().name)
         self.suppressed.append(bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)))
-        self.batches.append([s.name for s in spans])
-        return SpanExportResult.SUCCESS
+        return "\n".join(s.name for s in spans).encode()
 
-    def shutdown(self) -> None:
+    def send(self, body: bytes, timeout: float) -> Verdict:
+        if not self.release.wait(timeout):
+            return Verdict(RETRY, "timed out")
+        self.threads.add(threading.current_thread().name)
+        self.suppressed.append(bool(otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)))
+        if self.verdict.outcome == OK:
+            self.batches.append(body.decode().split("\n"))
+        return self.verdict
+
+    def close(self) -> None:
         self.release.set()
+        self.encode_release.set()
 
 
-def make(batch: BatchConfig, exporter: SpanExporter) -> tuple[TracerProvider, BatchProcessor]:
+def make(batch: BatchConfig, transport: Recorder) -> tuple[TracerProvider, BatchProcessor]:
     provider = TracerProvider(shutdown_on_exit=False)
-    processor = BatchProcessor(lambda: exporter, batch)
+    processor = BatchProcessor(lambda: transport, batch)
     provider.add_span_processor(processor)
     return provider, processor
 
@@ -52,38 +74,76 @@ def spans(provider: TracerProvider, n: int, prefix: str = "s") -> None:
             pass
 
 
-def test_batches_by_size_in_a_worker_thread_that_suppresses_instrumentation() -> None:
+def exported(rec: Recorder) -> list[str]:
+    return [n for b in rec.batches for n in b]
+
+
+def test_batches_by_size_in_threads_that_suppress_instrumentation() -> None:
     rec = Recorder()
     provider, processor = make(BatchConfig(max_export_batch_size=10, schedule_delay_s=60.0), rec)
     spans(provider, 25)
     assert processor.flush(5)
     assert sorted(len(b) for b in rec.batches) == [5, 10, 10]
-    assert [n for b in rec.batches for n in b] == [f"s{i}" for i in range(25)]
-    assert rec.threads == {"autotrace-export-otlp"}
+    assert exported(rec) == [f"s{i}" for i in range(25)]
+    assert rec.threads == {"autotrace-export-otlp", "autotrace-send-otlp"}
     assert all(rec.suppressed)
 
 
 def test_queue_is_bounded_drops_oldest_and_never_blocks() -> None:
     rec = Recorder()
-    rec.release.clear()  # the "collector" hangs
+    rec.encode_release.clear()  # encoding is stuck, so spans pile up in the queue
     provider, processor = make(
         BatchConfig(max_queue_size=100, max_export_batch_size=10, schedule_delay_s=0.01), rec
     )
-    spans(provider, 1)  # starts the worker, which soon hangs inside export
+    spans(provider, 1)  # starts the threads; the encoder soon hangs
     deadline = time.monotonic() + 5
-    while processor.stats()["queued"] and time.monotonic() < deadline:
+    while processor._queue and time.monotonic() < deadline:
         time.sleep(0.01)
     started = time.monotonic()
     spans(provider, 1000, prefix="x")
-    elapsed = time.monotonic() - started
-    assert elapsed < 5  # generous: the point is that nothing waited on the stuck export
+    assert time.monotonic() - started < 5  # generous: the point is that nothing waited on the stuck export
     stats = processor.stats()
-    assert stats["queued"] == 100
+    assert stats["queued"] == 101  # the queue, and the span the encoder holds
     assert stats["dropped"] == 900
+    rec.encode_release.set()
+    assert processor.flush(5)
+    assert exported(rec)[-100:] == [f"x{i}" for i in range(900, 1000)]  # the newest were kept
+
+
+def test_a_stuck_send_does_not_stop_encoding_and_the_buffer_is_bounded() -> None:
+    rec = Recorder()
+    rec.release.clear()  # the collector never answers
+    batch = BatchConfig(max_queue_size=20, max_export_batch_size=10, schedule_delay_s=0.01, buffer_bytes=200)
+    provider, processor = make(batch, rec)
+    for round_ in range(10):  # 100 spans through a 20-span queue: the encoder keeps it drained
+        spans(provider, 10, prefix=f"r{round_}-")
+        deadline = time.monotonic() + 5
+        while processor._queue and time.monotonic() < deadline:
+            time.sleep(0.005)
+    stats = processor.stats()
+    assert stats["buffered_bytes"] <= 200 + 60  # the newest body always stays, whatever its size
+    assert stats["dropped"] > 0
+    assert stats["dropped"] + stats["queued"] == 100  # nothing lost without being counted
     rec.release.set()
     assert processor.flush(5)
-    exported = [n for b in rec.batches for n in b]
-    assert exported[-100:] == [f"x{i}" for i in range(900, 1000)]  # the newest were kept
+    assert exported(rec)[-10:] == [f"r9-{i}" for i in range(10)]  # the oldest went first
+
+
+def test_passing_failures_are_retried_in_order_and_rejections_dropped() -> None:
+    rec = Recorder()
+    rec.verdict = Verdict(RETRY, "HTTP 503")
+    provider, processor = make(BatchConfig(max_export_batch_size=5, schedule_delay_s=0.01), rec)
+    spans(provider, 12)
+    assert not processor.flush(0.5)
+    assert processor.stats()["queued"] == 12
+    assert processor.last_error == "HTTP 503"
+    rec.verdict = Verdict(OK)
+    assert processor.flush(10)  # the back-off is short: delivery resumes within seconds
+    assert exported(rec) == [f"s{i}" for i in range(12)]
+    rec.verdict = Verdict(REJECT, "HTTP 400")
+    spans(provider, 3, prefix="bad")
+    assert processor.flush(5)
+    assert processor.stats()["rejected"] == 3
 
 
 def test_close_never_waits_longer_than_its_bound() -> None:
@@ -109,17 +169,17 @@ def test_unsampled_spans_are_not_exported() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_fork_child_starts_empty_with_its_own_worker() -> None:
+def test_fork_child_starts_empty_with_its_own_threads() -> None:
     rec = Recorder()
     rec.release.clear()
     provider, processor = make(BatchConfig(schedule_delay_s=60.0), rec)
     spans(provider, 3, prefix="parent")
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # child: its queue is empty; its spans export from its own worker thread
+    if pid == 0:  # child: its queue is empty; its spans export from its own threads
         ok = processor.stats()["queued"] == 0
         child_rec = Recorder()
-        processor._make_exporter = lambda: child_rec
+        processor._make_transport = lambda: child_rec
         spans(provider, 2, prefix="child")
         ok = ok and processor.flush(5) and child_rec.batches == [["child0", "child1"]]
         os.write(write, b"1" if ok else b"0")
@@ -129,7 +189,7 @@ def test_fork_child_starts_empty_with_its_own_worker() -> None:
     os.waitpid(pid, 0)
     rec.release.set()
     assert processor.flush(5)
-    assert [n for b in rec.batches for n in b] == ["parent0", "parent1", "parent2"]
+    assert exported(rec) == ["parent0", "parent1", "parent2"]
 
 
 @pytest.fixture
@@ -161,12 +221,12 @@ def finished(provider_spans: int = 3) -> list[ReadableSpan]:
 
 @pytest.mark.parametrize("json", [False, True])
 @pytest.mark.parametrize("compression", ["none", "gzip"])
-def test_http_exporter_protobuf_and_json(receiver: OTLPReceiver, json: bool, compression: str) -> None:
-    exporter = OTLPHttpExporter(
+def test_http_transport_protobuf_and_json(receiver: OTLPReceiver, json: bool, compression: str) -> None:
+    transport = HttpTransport(
         otlp_for(receiver, compression=compression, headers=(("x-api-key", "k1"),)), json=json
     )
     sent = finished()
-    assert exporter.export(sent) is SpanExportResult.SUCCESS
+    assert transport.send(transport.encode(sent), 5) == Verdict(OK)
     got = {s.name: s for s in receiver.wait_for_spans(3)}
     root = next(s for s in sent if s.name == "root")
     assert got["root"].span_id == format(root.context.span_id, "016x")
@@ -179,44 +239,90 @@ def test_http_exporter_protobuf_and_json(receiver: OTLPReceiver, json: bool, com
     assert request.headers["user-agent"].startswith("autotrace/")
     assert request.headers["content-type"] == ("application/json" if json else "application/x-protobuf")
     assert request.content_encoding == ("gzip" if compression == "gzip" else "")
-    exporter.shutdown()
+    transport.close()
 
 
-def test_http_exporter_retries_a_throttled_collector_then_succeeds(receiver: OTLPReceiver) -> None:
-    exporter = OTLPHttpExporter(otlp_for(receiver))
-    receiver.set_mode("throttle", retry_after=1)
-    timer = threading.Timer(0.5, receiver.set_mode, args=("ok",))
-    timer.start()
-    assert exporter.export(finished(1)) is SpanExportResult.SUCCESS
-    assert len(receiver.wait_for_spans(1)) == 1
-    assert [r.status for r in receiver.requests][:1] == [429]
-
-
-def test_http_exporter_gives_up_at_its_timeout_and_on_permanent_errors(receiver: OTLPReceiver) -> None:
+def test_http_transport_verdicts(receiver: OTLPReceiver) -> None:
+    transport = HttpTransport(otlp_for(receiver, timeout_s=1.0))
+    body = transport.encode(finished(1))
+    receiver.set_mode("throttle", retry_after=7)
+    assert transport.send(body, 5) == Verdict(RETRY, "HTTP 429 b'too many requests'", 7.0)
     receiver.set_mode("error")
-    exporter = OTLPHttpExporter(otlp_for(receiver, timeout_s=1.5))
-    started = time.monotonic()
-    assert exporter.export(finished(1)) is SpanExportResult.FAILURE
-    assert time.monotonic() - started < 5
+    assert transport.send(body, 5).outcome == RETRY
     receiver.set_mode("bad_request")
-    assert exporter.export(finished(1)) is SpanExportResult.FAILURE
-    assert receiver.requests[-1].status == 400
-
-
-def test_http_exporter_shutdown_interrupts_back_off(receiver: OTLPReceiver) -> None:
-    receiver.set_mode("throttle", retry_after=30)
-    exporter = OTLPHttpExporter(otlp_for(receiver, timeout_s=60))
-    threading.Timer(0.3, exporter.shutdown).start()
+    assert transport.send(body, 5) == Verdict(REJECT, "HTTP 400 b'rejected'")
+    receiver.set_mode("slow", delay=3)
     started = time.monotonic()
-    assert exporter.export(finished(1)) is SpanExportResult.FAILURE
-    assert time.monotonic() - started < 5
+    verdict = transport.send(body, 5)
+    assert verdict.outcome == RETRY and "timed out" in verdict.detail
+    assert time.monotonic() - started < 2.5  # OTEL_EXPORTER_OTLP_TIMEOUT (1 s here) bounds an attempt
+    receiver.set_mode("ok")
+    assert transport.send(body, 5) == Verdict(OK)
 
 
-def test_http_exporter_survives_a_dead_endpoint() -> None:
+def test_http_transport_survives_a_dead_endpoint() -> None:
     with OTLPReceiver(grpc=False) as gone:
         url = gone.http_endpoint
-    exporter = OTLPHttpExporter(OTLPConfig(endpoint=url + "/v1/traces", timeout_s=1.0))
-    assert exporter.export(finished(1)) is SpanExportResult.FAILURE
+    transport = HttpTransport(OTLPConfig(endpoint=url + "/v1/traces", timeout_s=1.0))
+    verdict = transport.send(transport.encode(finished(1)), 1)
+    assert verdict.outcome == RETRY and "ConnectionRefused" in verdict.detail
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    from email.utils import formatdate
+
+    assert _retry_after("120") == 120.0
+    assert _retry_after(None) is None
+    assert _retry_after("soon") is None
+    assert _retry_after("-1") is None
+    later = _retry_after(formatdate(time.time() + 30, usegmt=True))
+    assert later is not None and 25 < later <= 31
+
+
+def test_grpc_transport_verdicts() -> None:
+    import grpc
+
+    with OTLPReceiver() as receiver:
+        transport = GrpcTransport(OTLPConfig(endpoint=receiver.grpc_endpoint, protocol="grpc"), grpc)
+        body = transport.encode(finished(2))
+        assert transport.send(body, 5) == Verdict(OK)
+        assert {s.name for s in receiver.wait_for_spans(2)} == {"root", "c0"}
+        receiver.set_mode("error")
+        assert transport.send(body, 5).outcome == RETRY
+        receiver.set_mode("throttle")  # RESOURCE_EXHAUSTED without RetryInfo: not to be retried
+        assert transport.send(body, 5).outcome == REJECT
+        receiver.set_mode("throttle", retry_after=2.5)
+        verdict = transport.send(body, 5)
+        assert verdict.outcome == RETRY and verdict.retry_after == 2.5
+        receiver.set_mode("bad_request")
+        assert transport.send(body, 5).outcome == REJECT
+        transport.close()
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_an_outage_loses_nothing_and_delivery_resumes_promptly(protocol: str) -> None:
+    from autotrace.export import make_transport_factory
+
+    with OTLPReceiver() as receiver:
+        endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint + "/v1/traces"
+        otlp = OTLPConfig(endpoint=endpoint, protocol=protocol, timeout_s=2.0)
+        batch = BatchConfig(max_queue_size=200, max_export_batch_size=50, schedule_delay_s=0.05)
+        provider = TracerProvider(shutdown_on_exit=False)
+        processor = BatchProcessor(make_transport_factory("otlp", otlp), batch)
+        provider.add_span_processor(processor)
+        receiver.set_mode("error")
+        for i in range(20):  # 2000 spans, ten times the queue, while the collector is down
+            spans(provider, 100, prefix=f"o{i}-")
+            time.sleep(0.02)
+        assert not processor.flush(0.2)
+        assert processor.stats()["dropped"] == 0
+        receiver.set_mode("ok")
+        came_back = time.monotonic()
+        assert processor.flush(15)
+        assert time.monotonic() - came_back < 8  # back-off at most 5 s, then everything at once
+        names = {s.name for s in receiver.spans}
+        assert len(names) == 2000
+        processor.close(2)
 
 
 def test_sdk_build_wires_processor_and_resource(receiver: OTLPReceiver) -> None:
