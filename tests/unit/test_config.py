@@ -28,7 +28,8 @@ def test_defaults_follow_the_specification() -> None:
     assert (c.batch.schedule_delay_s, c.batch.export_timeout_s) == (5.0, 30.0)
     assert (c.batch.max_queue_size, c.batch.max_export_batch_size) == (2048, 512)
     assert c.limits.attribute_count == 128
-    assert c.limits.attribute_value_length is None
+    assert c.limits.attribute_value_length == 8192  # ours: the standard leaves it unbounded
+    assert c.batch.buffer_bytes == 32 * 1024 * 1024
     assert c.problems == ()
 
 
@@ -253,3 +254,19 @@ def test_a_process_without_a_command_line_of_its_own_takes_its_parents_service_n
     assert Config.from_env(env, argv=spawned).service_name == "billing"
     assert Config.from_env(env, argv=["python", "other.py"]).service_name == "other"
     assert Config.from_env({**env, "OTEL_SERVICE_NAME": "x"}, argv=spawned).service_name == "x"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("32MiB", 32 * 1024**2), ("64 MB", 64 * 1000**2), ("512kib", 524288), ("1048576", 1 << 20), ("0", 0)],
+)
+def test_export_buffer_size_units(value: str, expected: int) -> None:
+    c = Config.from_env({"AUTOTRACE_EXPORT_BUFFER_SIZE": value}, argv=["x"])
+    assert (c.batch.buffer_bytes, c.problems) == (expected, ())
+
+
+@pytest.mark.parametrize("value", ["lots", "12 parsecs", "-5MB", "MB"])
+def test_bad_export_buffer_size_warns_and_keeps_the_default(value: str) -> None:
+    c = Config.from_env({"AUTOTRACE_EXPORT_BUFFER_SIZE": value}, argv=["x"])
+    assert c.batch.buffer_bytes == 32 * 1024**2
+    assert [p.variable for p in c.problems] == ["AUTOTRACE_EXPORT_BUFFER_SIZE"]
