@@ -241,6 +241,8 @@ class Config(_Record):
         "exporters",
         "http",
         "limits",
+        "log_correlation",
+        "log_format",
         "log_level",
         "otlp",
         "problems",
@@ -270,6 +272,8 @@ class Config(_Record):
         "http": HttpConfig(),
         "db": DbConfig(),
         "log_level": "info",
+        "log_correlation": True,
+        "log_format": "",
         "disabled_instrumentations": frozenset(),
         "shutdown_timeout_s": 5.0,
         "strict": False,
@@ -290,6 +294,8 @@ class Config(_Record):
     http: HttpConfig
     db: DbConfig
     log_level: str
+    log_correlation: bool  # log records carry trace_id, span_id, trace_flags, service_name
+    log_format: str  # the fields to inject into the root handlers' format, or ''
     disabled_instrumentations: frozenset[str]
     shutdown_timeout_s: float
     strict: bool
@@ -461,6 +467,8 @@ def _build(r: _Reader, argv: list[str]) -> Config:
             connect_spans=r.boolean("AUTOTRACE_DB_CONNECT_SPANS", False),
         ),
         log_level=r.choice(("OTEL_LOG_LEVEL",), "info", LOG_LEVELS),
+        log_correlation=r.boolean("AUTOTRACE_LOG_CORRELATION", True),
+        log_format=_log_format(r),
         disabled_instrumentations=frozenset(
             _names(r.raw("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS") or "")
             + _names(r.raw("AUTOTRACE_DISABLED_INSTRUMENTATIONS") or "")
@@ -672,6 +680,24 @@ def _batch(r: _Reader) -> BatchConfig:
             ("AUTOTRACE_EXPORT_BUFFER_SIZE",), DEFAULT_EXPORT_BUFFER, parse_size, "a size such as 32MiB or 0"
         ),
     )
+
+
+DEFAULT_LOG_FIELDS = (
+    "[trace_id=%(trace_id)s span_id=%(span_id)s trace_flags=%(trace_flags)s service.name=%(service_name)s]"
+)
+
+
+def _log_format(r: _Reader) -> str:
+    """AUTOTRACE_LOG_FORMAT: ``true`` for our fields, ``false``/empty for none, or a %-style fragment."""
+    value = (r.raw("AUTOTRACE_LOG_FORMAT") or "").strip()
+    if value.lower() in ("", "false", "0", "no", "off"):
+        return ""
+    if value.lower() in ("true", "1", "yes", "on", "default"):
+        return DEFAULT_LOG_FIELDS
+    if "%(" not in value:
+        r.bad("AUTOTRACE_LOG_FORMAT", value, "expected true, false or a fragment such as %(trace_id)s")
+        return ""
+    return value
 
 
 _SIZE_UNITS = {
