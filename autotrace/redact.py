@@ -53,9 +53,16 @@ SENSITIVE_QUERY_PARAMETERS = frozenset(
 )
 
 
+# A captured header whose name contains one of these is redacted too: X-Session-Id, X-Amz-Security-Token,
+# X-Vault-Token, X-Client-Secret, X-User-Password, Sec-Session-… (names are lower-case here).
+SENSITIVE_HEADER_PARTS = ("auth", "cookie", "session", "token", "secret", "passw", "api-key", "apikey")
+
+
 def header_value(name: str, value: str, extra: frozenset[str] = frozenset()) -> str:
     """``value``, or ``[REDACTED]`` when ``name`` (lower-case) is sensitive."""
-    return REDACTED_HEADER if name in SENSITIVE_HEADERS or name in extra else value
+    if name in SENSITIVE_HEADERS or name in extra or any(part in name for part in SENSITIVE_HEADER_PARTS):
+        return REDACTED_HEADER
+    return value
 
 
 def query(text: str, extra: frozenset[str] = frozenset()) -> str:

@@ -165,6 +165,12 @@ def _decompress(body: bytes, encoding: str) -> bytes:
     raise ValueError(f"unsupported content-encoding {encoding!r}")
 
 
+# Every request body any receiver in this process accepted (decompressed), for the suite-wide grep for
+# planted secrets (tests/e2e/conftest.py).
+ALL_PAYLOADS: list[bytes] = []
+_ALL_LOCK = threading.Lock()
+
+
 class OTLPReceiver:
     """OTLP/HTTP on ``http_port`` (0: any free port); with ``grpc``, OTLP/gRPC on ``grpc_port`` too."""
 
@@ -299,6 +305,9 @@ class OTLPReceiver:
             return self._state.mode, self._state.delay, self._state.retry_after
 
     def _record(self, info: RequestInfo, spans: list[ReceivedSpan], payload: bytes = b"") -> None:
+        if payload:
+            with _ALL_LOCK:
+                ALL_PAYLOADS.append(payload)
         with self._cond:
             self._state.payloads.append(payload)
             self._state.requests.append(info)

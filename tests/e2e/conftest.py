@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.otlp_receiver import OTLPReceiver
+from tests.otlp_receiver import ALL_PAYLOADS, OTLPReceiver
 
 BIN = Path(sys.executable).parent
 AUTOTRACE = str(BIN / "autotrace")
@@ -55,6 +55,24 @@ def run(
 
 def warnings_in(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("autotrace: WARNING")]
+
+
+# Secrets planted in requests, headers, URLs, SQL, Redis and baggage across the end-to-end suite (see
+# test_security.py and the Echo server below). None may ever reach a collector.
+PLANTED_SECRETS = (b"s3cr3t", b"secret-cookie", b"hunter2", b"secret-literal-123")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_planted_secret_in_any_export() -> Iterator[None]:
+    """After the whole session: grep every payload every receiver accepted for the planted secrets."""
+    yield
+    leaks = [
+        (secret.decode(), payload[max(0, at - 80) : at + 40])
+        for payload in ALL_PAYLOADS
+        for secret in PLANTED_SECRETS
+        if (at := payload.find(secret)) >= 0
+    ]
+    assert leaks == [], f"planted secrets reached a collector: {leaks[:5]}"
 
 
 @pytest.fixture
