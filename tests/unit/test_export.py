@@ -340,3 +340,49 @@ def test_sdk_build_wires_processor_and_resource(receiver: OTLPReceiver) -> None:
     assert span.resource["service.name"] == "svc"
     assert span.scope == "autotrace.unit"
     assert tracing.shutdown(2)
+
+
+class Broken(Recorder):
+    """A transport with a bug in it: encoding or sending raises."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+
+    def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
+        if self.where == "encode":
+            raise RuntimeError("bug in encoding")
+        return super().encode(spans)
+
+    def send(self, body: bytes, timeout: float) -> Verdict:
+        if self.where == "send":
+            self.where = "fixed"  # a passing bug: the batch must still arrive afterwards
+            raise RuntimeError("bug in sending")
+        return super().send(body, timeout)
+
+
+@pytest.mark.parametrize("where", ["encode", "send"])
+def test_a_bug_in_export_is_contained_counted_and_never_reaches_the_app(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autotrace import _errors
+
+    rec = Broken(where)
+    provider, processor = make(BatchConfig(max_export_batch_size=5, schedule_delay_s=0.01), rec)
+    _errors.set_strict(False)
+    try:
+        spans(provider, 10)  # the app's own calls: nothing raised here
+        processor.flush(5)
+        spans(provider, 10, prefix="again")
+        processor.flush(5)
+    finally:
+        _errors.set_strict(True)
+    site = "span encoding" if where == "encode" else "span export"
+    assert _errors.error_counts()[site] >= 1
+    stats = processor.stats()
+    if where == "encode":
+        assert stats["failed"] == 20 and stats["exported"] == 0  # counted, and the threads live on
+    else:
+        assert exported(rec) == [f"s{i}" for i in range(10)] + [f"again{i}" for i in range(10)]
+    logged = [line for line in capsys.readouterr().err.splitlines() if "internal error in" in line]
+    assert len(logged) <= 1  # said once per site, then counted
