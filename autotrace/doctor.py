@@ -64,6 +64,13 @@ def _deeper_problems(config: Config) -> list[str]:
     return problems
 
 
+def _log_fields(config: Config) -> str:
+    if not config.log_correlation:
+        return "off"
+    where = f"; injected into root handlers: {config.log_format}" if config.log_format else ""
+    return "trace_id, span_id, trace_flags, service_name on every logging record" + where
+
+
 def _configuration(config: Config, env: dict[str, str]) -> list[str]:
     o, b = config.otlp, config.batch
     service = (
@@ -91,7 +98,8 @@ def _configuration(config: Config, env: dict[str, str]) -> list[str]:
             f"queue {b.max_queue_size}, batch {b.max_export_batch_size}, "
             f"delay {b.schedule_delay_s * 1000:g}ms, export timeout {b.export_timeout_s * 1000:g}ms",
         ),
-        ("exit flush", f"at most {config.shutdown_timeout_s * 1000:g}ms"),
+        ("outage buffer", f"{b.buffer_bytes / 1024 / 1024:g} MiB of encoded spans, oldest dropped first"),
+        ("exit flush", f"at most {min(config.shutdown_timeout_s, b.export_timeout_s) * 1000:g}ms"),
         ("excluded URLs", ", ".join(config.http.excluded_urls) or "(none)"),
         (
             "captured hdrs",
@@ -108,6 +116,7 @@ def _configuration(config: Config, env: dict[str, str]) -> list[str]:
             f"connect spans {'on' if config.db.connect_spans else 'off'}",
         ),
         ("disabled", ", ".join(sorted(config.disabled_instrumentations)) or "(none)"),
+        ("log fields", _log_fields(config)),
         ("log level", config.log_level),
     ]
     return ["Configuration"] + [f"  {k:<15} {v}" for k, v in rows]
