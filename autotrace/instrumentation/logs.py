@@ -32,7 +32,6 @@ import sys
 import weakref
 
 from autotrace._errors import guard
-from autotrace.instrumentation._installer import Installer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,21 +45,40 @@ NEEDS_SDK = False  # no spans of its own; must not build the SDK when the app im
 FIELDS = ("trace_id", "span_id", "trace_flags", "service_name")
 _NO_SPAN = ("", "", "")
 
-_installer = Installer(__name__)
+# Patched by hand, not through wrapt: ``logging`` is first imported in the middle of other imports
+# (``concurrent.futures`` imports it half-way through loading itself), and importing wrapt there would
+# import asyncio, which needs ``concurrent.futures`` complete. So this install imports nothing.
+_installed: tuple[Any, Any] | None = None  # (the class, its own makeRecord)
 
 
 def install(tracing: Any, config: Any) -> None:
+    global _installed
     import logging
 
-    if not (config.log_correlation or config.log_format):
+    if _installed is not None or not (config.log_correlation or config.log_format):
         return
-    _installer.start()
+    original = logging.Logger.makeRecord
     wrapper = _make_record_wrapper(config.service_name, config.log_format)
-    _installer.wrap(logging.Logger, "makeRecord", wrapper)
+
+    def makeRecord(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return wrapper(original, self, args, kwargs)
+
+    makeRecord.__wrapped__ = original  # type: ignore[attr-defined]
+    logging.Logger.makeRecord = makeRecord  # type: ignore[method-assign]
+    _installed = (logging.Logger, original)
+
+
+def registered() -> bool:
+    """Whether our makeRecord is in place (patched by hand, so the patch table does not list it)."""
+    return _installed is not None
 
 
 def uninstall() -> None:
-    _installer.stop()
+    global _installed
+    if _installed is not None:
+        owner, original = _installed
+        owner.makeRecord = original
+        _installed = None
 
 
 def current_ids() -> tuple[str, str, str]:
@@ -79,7 +97,7 @@ def _make_record_wrapper(service: str, fragment: str) -> Callable[..., Any]:
     injector = _FormatInjector(fragment) if fragment else None
 
     def make_record(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        record = wrapped(*args, **kwargs)
+        record = wrapped(instance, *args, **kwargs)
         with guard("log correlation"):
             values = record.__dict__
             for name, value in zip(FIELDS, (*current_ids(), service)):

@@ -133,3 +133,12 @@ def test_logging_alone_does_not_build_the_sdk(tmp_path: Path) -> None:
     result = run([AUTOTRACE, sys.executable, "-c", code], clean_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout == "False\n"
+
+
+def test_logging_first_imported_inside_concurrent_futures_is_fine(tmp_path: Path) -> None:
+    # concurrent.futures imports logging half-way through loading itself: installing there must import
+    # nothing that needs concurrent.futures complete (wrapt would, through asyncio).
+    code = "from concurrent.futures import Future; import logging; print(logging.Logger.makeRecord)"
+    result = run([AUTOTRACE, sys.executable, "-c", code], clean_env())
+    assert result.returncode == 0, result.stderr
+    assert "makeRecord" in result.stdout and warnings_in(result.stderr) == []
