@@ -35,6 +35,9 @@ REGISTRY: dict[str, str] = {
     "asyncpg": "asyncpg",
     "pymysql": "pymysql",
     "redis": "redis.client",
-    # Context: work handed to threads and thread pools continues the trace it was started from.
+    # Context: work handed to threads, pools and greenlets continues the trace it was started from.
     "threads": "opentelemetry.context",
+    # Logs: standard logging records carry the current trace and span ids.
+    "logs": "logging",
+    "gevent": "gevent",
 }
