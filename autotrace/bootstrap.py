@@ -8,10 +8,9 @@ is built on first need, when the app imports the OpenTelemetry API or a library 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 
-from autotrace import _errors, _log
+from autotrace import _agents, _errors, _log
 from autotrace.config import PARENT_SERVICE_VARIABLE, Config
 
 TYPE_CHECKING = False
@@ -20,16 +19,6 @@ if TYPE_CHECKING:
     from typing import Any, Callable
 
     from autotrace.sdk import Tracing
-
-# Paths and modules that betray another tracing agent in this process.
-_OTHER_AGENT_PATHS = (
-    ("opentelemetry-instrument", os.path.join("opentelemetry", "instrumentation", "auto_instrumentation")),
-    ("ddtrace-run", os.path.join("ddtrace", "bootstrap")),
-)
-_OTHER_AGENT_MODULES = (
-    ("opentelemetry-instrument", "opentelemetry.instrumentation.auto_instrumentation"),
-    ("ddtrace", "ddtrace"),
-)
 
 
 class Agent:
@@ -125,7 +114,7 @@ def _start(config: Config) -> None:
         os.environ[PARENT_SERVICE_VARIABLE] = config.service_name  # for spawned workers: see config
     other = other_agent()
     if other:
-        _log.warn("%s is already active in this process; autotrace stands down", other)
+        _stand_down(other)
         return
     _agent = Agent(config)
     _arm(_agent)
@@ -144,15 +133,18 @@ def _sanitize_propagators_variable(config: Config) -> None:
 
 
 def other_agent(env: dict[str, str] | None = None) -> str | None:
-    """The name of another tracing agent set up in this process, if any."""
+    """The name of another tracing agent set up in this process (or in ``env``), if any."""
     pythonpath = (env if env is not None else os.environ).get("PYTHONPATH", "")
-    for name, fragment in _OTHER_AGENT_PATHS:
-        if any(entry.rstrip("/\\").endswith(fragment) for entry in pythonpath.split(os.pathsep)):
-            return name
-    for name, module in _OTHER_AGENT_MODULES:
-        if module in sys.modules:
-            return name
-    return None
+    return _agents.other_on_path(pythonpath) or _agents.other_in_process()
+
+
+def _stand_down(other: str) -> None:
+    _log.warn("%s is already active in this process; autotrace stands down", other)
+    # Children inherit the other agent's folder on PYTHONPATH, so they would only stand down again and
+    # repeat the line: take ours off for them.
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    if _agents.other_on_path(pythonpath):
+        os.environ["PYTHONPATH"] = _agents.without_ours(pythonpath, _agents.bootstrap_folder())
 
 
 def _arm(agent: Agent) -> None:

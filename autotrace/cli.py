@@ -2,7 +2,8 @@
 
 ``autotrace [options] COMMAND [ARGS...]`` prepends only the bootstrap folder to PYTHONPATH (keeping
 what was there) and replaces itself with COMMAND, so exit code, standard streams and signals are the
-command's own.
+command's own. When another agent (or autotrace itself) already sets the command up, one warning line
+says so and autotrace adds nothing: one agent per process (docs/troubleshooting.md, "Other agents").
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from autotrace import _agents
 from autotrace._version import __version__
 
 # The launcher runs before every traced command: it imports nothing it can do without (no pathlib,
@@ -57,16 +59,8 @@ OPTIONS = {
 
 
 def bootstrap_path() -> str:
-    """The folder holding the bootstrap ``sitecustomize.py``.
-
-    In a wheel it is ``autotrace/_bootstrap``; in an editable install or a source checkout, the
-    repository's ``sitecustomize/`` folder it is built from.
-    """
-    package = os.path.dirname(os.path.realpath(__file__))
-    shipped = os.path.join(package, "_bootstrap")
-    if os.path.isfile(os.path.join(shipped, "sitecustomize.py")):
-        return shipped
-    return os.path.join(os.path.dirname(package), "sitecustomize")
+    """The folder holding the bootstrap ``sitecustomize.py`` (see ``_agents.bootstrap_folder``)."""
+    return _agents.bootstrap_folder()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,14 +118,61 @@ def parse_launch_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
     return env, []
 
 
-def launch_environment(base: dict[str, str], options: dict[str, str]) -> dict[str, str]:
-    """The environment for the command: the options, and the bootstrap folder first on PYTHONPATH."""
+def launch_environment(base: dict[str, str], options: dict[str, str], program: str = "") -> dict[str, str]:
+    """The environment for the command: the options, and the bootstrap folder first on PYTHONPATH —
+    unless the command is another agent's launcher, or runs under one (see ``already_tracing``)."""
     env = dict(base)
     env.update(options)
     folder = bootstrap_path()
-    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != folder]
-    env["PYTHONPATH"] = os.pathsep.join([folder, *kept])
+    kept = _agents.without_ours(env.get("PYTHONPATH", ""), folder)
+    if _hands_over(program, kept):
+        # Our shim would only add a second layer (ddtrace's shim chains to ours) or a second warning.
+        # A nested `autotrace` puts the folder back itself.
+        if kept:
+            env["PYTHONPATH"] = kept
+        else:
+            env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (folder, kept) if p)
     return env
+
+
+def _hands_over(program: str, pythonpath: str) -> bool:
+    """Whether the command is set up by another launcher (or autotrace's), not by us."""
+    return _agents.launcher_of(program) is not None or _agents.other_on_path(pythonpath) is not None
+
+
+def already_tracing(env: dict[str, str], program: str) -> tuple[str, str] | None:
+    """Who already traces a command, and how we know; None when nobody does.
+
+    Another agent wins over autotrace: when it is there, autotrace stands down.
+    """
+    launcher = _agents.launcher_of(program)
+    if launcher:
+        return launcher, f"the command is {launcher}"
+    pythonpath = env.get("PYTHONPATH", "")
+    other = _agents.other_on_path(pythonpath)
+    if other:
+        return other, "PYTHONPATH holds its bootstrap folder"
+    if _agents.ours_on_path(pythonpath, bootstrap_path()):
+        return _agents.AUTOTRACE, "PYTHONPATH holds its bootstrap folder"
+    return None
+
+
+def _say_already_tracing(env: dict[str, str], program: str) -> None:
+    """One line when the command is traced already (for `autotrace autotrace ...` the outer one says
+    it, and the inner one, which finds no bootstrap folder on PYTHONPATH, is quiet)."""
+    found = already_tracing(env, program)
+    if found is None:
+        return
+    from autotrace import _log
+
+    name, evidence = found
+    _log.set_level(env.get("OTEL_LOG_LEVEL", "info"))
+    if name == _agents.AUTOTRACE:
+        _log.warn("autotrace is already active for this command (%s); it is not added twice", evidence)
+    else:
+        _log.warn("%s is already active for this command (%s); autotrace stands down", name, evidence)
 
 
 def _launch(args: list[str]) -> int:
@@ -141,11 +182,12 @@ def _launch(args: list[str]) -> int:
         return _fail(str(exc), 2)
     if not command:
         return _fail("no command given (see autotrace --help)", 2)
-    env = launch_environment(dict(os.environ), options)
-    program = _resolve(command[0], env.get("PATH"))
+    given = {**os.environ, **options}
+    program = _resolve(command[0], given.get("PATH"))
     if program is None:
         return _fail(f"command not found: {command[0]}", 127)
-    _exec(program, command, env)
+    _say_already_tracing(given, program)
+    _exec(program, command, launch_environment(dict(os.environ), options, program))
 
 
 def _resolve(name: str, path: str | None) -> str | None:
