@@ -43,10 +43,13 @@ _STATEMENT_NAMES = ("query", "sql", "operation", "statement", "command")
 class DbSettings:
     """What database spans need, made once per SDK set-up."""
 
-    __slots__ = ("commenter", "connect_spans", "statement", "tracer")
+    __slots__ = ("_tracing", "commenter", "connect_spans", "statement", "tracer")
 
     def __init__(self, tracing: Any) -> None:
         db = tracing.config.db
+        # Kept alive with its settings: they are found by ``id(tracing)``, which a Tracing made later
+        # would otherwise be able to reuse, and get these (another provider, another config).
+        self._tracing = tracing
         self.tracer: trace.Tracer = tracing.tracer("db")
         self.statement: str = db.statement
         self.commenter: bool = db.sqlcommenter
@@ -168,19 +171,26 @@ class DbCall:
         return otel_context.set_value(_ACTIVE_KEY, self)
 
     def finish(self, exc: BaseException | None = None) -> None:
+        """End the span, with ``exc`` recorded. Often called while ``exc`` is being handled: an error
+        of ours escaping here would be chained onto the app's exception, or replace it."""
         if self.ended:
             return
         self.ended = True
         span = self.span
-        if exc is not None and isinstance(exc, Exception) and span.is_recording():
+        if exc is not None and isinstance(exc, Exception):
             with _errors.guard("db exception"):
-                span.record_exception(exc, attributes=None if self.raw else safe_exception(exc), escaped=True)
-                span.set_attribute(sc.ERROR_TYPE, qualified_name(type(exc)))
-                code = response_code(exc)
-                if code:
-                    span.set_attribute(sc.DB_RESPONSE_STATUS_CODE, code)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-        span.end()
+                if span.is_recording():
+                    self._record(span, exc)
+        with _errors.guard("db span end"):  # span processors run in end(): never trust them
+            span.end()
+
+    def _record(self, span: trace.Span, exc: Exception) -> None:
+        span.record_exception(exc, attributes=None if self.raw else safe_exception(exc), escaped=True)
+        span.set_attribute(sc.ERROR_TYPE, qualified_name(type(exc)))
+        code = response_code(exc)
+        if code:
+            span.set_attribute(sc.DB_RESPONSE_STATUS_CODE, code)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
 
 def start(settings: DbSettings, name: str, attributes: dict[str, Any]) -> DbCall:
@@ -387,6 +397,18 @@ async def run_async(
     return result
 
 
+def call_or_finish(
+    call: DbCall, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The driver's call for a span that outlives it (rows streamed, a COPY block): should the call
+    itself fail, the span ends with that failure rather than never."""
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:
+        call.finish(exc)
+        raise
+
+
 def iterate(call: DbCall, rows: Iterator[Any]) -> Iterator[Any]:
     """Rows of a streamed query; the span ends when they are exhausted, fail, or are closed."""
     try:
@@ -409,30 +431,23 @@ async def iterate_async(call: DbCall, rows: AsyncIterator[Any]) -> AsyncIterator
         call.finish()
 
 
+def _connect_begin(settings: DbSettings, system: str) -> Callable[..., Any]:
+    attributes = {sc.DB_SYSTEM_NAME: system, sc.DB_OPERATION_NAME: "connect"}
+
+    def begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = start(settings, "connect", attributes) if settings.connect_spans else None
+        return call, args, kwargs
+
+    return begin
+
+
 def connect_wrapper(settings: DbSettings, system: str) -> Callable[..., Any]:
     """A span for opening a connection (only with ``AUTOTRACE_DB_CONNECT_SPANS=true``)."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if not settings.connect_spans or busy():
-            return wrapped(*args, **kwargs)
-        call = start(settings, "connect", {sc.DB_SYSTEM_NAME: system, sc.DB_OPERATION_NAME: "connect"})
-        return run(call, wrapped, args, kwargs)
-
-    return wrapper
+    return traced("db connect", _connect_begin(settings, system))
 
 
 def connect_wrapper_async(settings: DbSettings, system: str) -> Callable[..., Any]:
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if not settings.connect_spans or busy():
-            return await wrapped(*args, **kwargs)
-        call = start(settings, "connect", {sc.DB_SYSTEM_NAME: system, sc.DB_OPERATION_NAME: "connect"})
-        return await run_async(call, wrapped, args, kwargs)
-
-    return wrapper
+    return traced_async("db connect", _connect_begin(settings, system))
 
 
 TRACED_MARK = "__autotrace_traced__"

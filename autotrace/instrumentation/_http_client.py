@@ -181,9 +181,9 @@ class ClientCall:
 
     def response(self, status: int, lookup: Callable[[str], list[str]], protocol: str | None = None) -> None:
         span = self.span
-        if not span.is_recording():
-            return
         with _errors.guard("http client response"):
+            if not span.is_recording():
+                return
             span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             if protocol:
                 span.set_attribute(sc.NETWORK_PROTOCOL_VERSION, protocol)
@@ -193,9 +193,11 @@ class ClientCall:
             self._capture(self.settings.capture_response, sc.HTTP_RESPONSE_HEADER, lookup)
 
     def _capture(self, names: tuple[str, ...], prefix: str, lookup: Callable[[str], list[str]]) -> None:
-        if not names or not self.span.is_recording():
+        if not names:
             return
         with _errors.guard("http client headers"):
+            if not self.span.is_recording():
+                return
             sensitive = self.settings.sensitive
             for name in names:
                 values = lookup(name)
@@ -204,16 +206,20 @@ class ClientCall:
                     self.span.set_attribute(prefix + name, shown)
 
     def finish(self, exc: BaseException | None = None) -> None:
+        """End the span, with ``exc`` recorded. Often called while ``exc`` is being handled: an error
+        of ours escaping here would be chained onto the app's exception, or replace it."""
         if self.ended:
             return
         self.ended = True
         span = self.span
-        if exc is not None and isinstance(exc, Exception) and span.is_recording():
+        if exc is not None and isinstance(exc, Exception):
             with _errors.guard("http client exception"):
-                span.record_exception(exc, escaped=True)
-                span.set_attribute(sc.ERROR_TYPE, _qualified_name(type(exc)))
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-        span.end()
+                if span.is_recording():
+                    span.record_exception(exc, escaped=True)
+                    span.set_attribute(sc.ERROR_TYPE, _qualified_name(type(exc)))
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        with _errors.guard("http client span end"):  # span processors run in end(): never trust them
+            span.end()
 
 
 def _qualified_name(cls: type) -> str:

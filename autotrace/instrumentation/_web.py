@@ -7,6 +7,8 @@ the others find it through ``_server.current()`` and only add to it.
 
 from __future__ import annotations
 
+import functools
+
 from autotrace import _errors
 from autotrace.instrumentation._installer import Installer
 from autotrace.middleware import _server
@@ -63,9 +65,11 @@ def asgi_entry(settings: _server.ServerSettings) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if _server.handled():
-            return wrapped(*args, **kwargs)
-        return ASGIMiddleware(wrapped, settings)(*args, **kwargs)
+        app = wrapped
+        with _errors.guard("server entry"):
+            if not _server.handled():
+                app = ASGIMiddleware(wrapped, settings)
+        return app(*args, **kwargs)
 
     return wrapper
 
@@ -88,10 +92,14 @@ def wsgi_entry(
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        environ, start_response = args[0], args[1]
-        if _server.handled():
-            return call(wrapped, environ, start_response)
-        return WSGIMiddleware(lambda e, s: call(wrapped, e, s), settings)(environ, start_response)
+        app: Callable[..., Any] = wrapped
+        with _errors.guard("server entry"):
+            # Called as a WSGI server calls it, (environ, start_response); any other call passes by.
+            if len(args) == 2 and not kwargs:
+                app = functools.partial(call, wrapped)
+                if not _server.handled():
+                    app = WSGIMiddleware(app, settings)
+        return app(*args, **kwargs)
 
     return wrapper
 

@@ -92,9 +92,10 @@ async def _send(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     response = await wrapped(*args, **kwargs)
-    call = _by_request.pop(instance, None)
-    if call is not None:
-        _by_response[response] = call
+    with _errors.guard("aiohttp send"):
+        call = _by_request.pop(instance, None)
+        if call is not None:
+            _by_response[response] = call
     return response
 
 

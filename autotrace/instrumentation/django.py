@@ -69,8 +69,9 @@ def route_template(route: str | None) -> str | None:
     return route if route.startswith("/") else "/" + route
 
 
-def _name_route(request: Any) -> None:
+def _name_route(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     with _errors.guard("naming the route"):
+        request = args[0] if args else kwargs.get("request")
         match = getattr(request, "resolver_match", None)
         _web.set_route(route_template(getattr(match, "route", None)))
 
@@ -81,7 +82,7 @@ def _get_response(
     try:
         return wrapped(*args, **kwargs)
     finally:
-        _name_route(args[0] if args else kwargs.get("request"))
+        _name_route(args, kwargs)
 
 
 async def _get_response_async(
@@ -90,7 +91,7 @@ async def _get_response_async(
     try:
         return await wrapped(*args, **kwargs)
     finally:
-        _name_route(args[0] if args else kwargs.get("request"))
+        _name_route(args, kwargs)
 
 
 def _uncaught(

@@ -51,14 +51,18 @@ def _entry(settings: _server.ServerSettings) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         def call(scope: Any, receive: Any, send: Any) -> Any:
-            if scope.get("type") == "http" and _server.handled():
-                scope.setdefault(_TELEMETRY_KEY, None)
+            with _errors.guard("fastapi telemetry"):
+                if scope.get("type") == "http" and _server.handled():
+                    scope.setdefault(_TELEMETRY_KEY, None)
             return wrapped(scope, receive, send)
 
-        scope = args[0] if args else kwargs.get("scope", {})
-        if _server.handled() or scope.get("type") != "http":
-            return call(*args, **kwargs)
-        return ASGIMiddleware(call, settings)(*args, **kwargs)
+        app: Callable[..., Any] = wrapped
+        with _errors.guard("server entry"):
+            scope = args[0] if args else kwargs.get("scope", {})
+            app = call
+            if scope.get("type") == "http" and not _server.handled():
+                app = ASGIMiddleware(call, settings)
+        return app(*args, **kwargs)
 
     return wrapper
 

@@ -55,5 +55,6 @@ def _name_route(
 def _record_exception(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    _web.record_exception(args[0] if args else kwargs.get("e"))
+    with _errors.guard("recording an exception"):
+        _web.record_exception(args[0] if args else kwargs.get("e"))
     return wrapped(*args, **kwargs)

@@ -41,10 +41,14 @@ def uninstall() -> None:
     _installer.stop()
 
 
-def _begin(settings: _http_client.ClientSettings, request: Any) -> tuple[Any, list[str]] | None:
-    """Start the span and put the headers on the request; returns the call and the names we added."""
+def _begin(
+    settings: _http_client.ClientSettings, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, Any, list[str]] | None:
+    """Start the span and put the headers on the request; returns the call, the request and the
+    names we added."""
     if _http_client.busy():
         return None
+    request = args[0] if args else kwargs["request"]
     url = request.url
     port = url.port or (443 if url.scheme == "https" else 80)
     call = _http_client.start(settings, request.method, str(url), url.host, port)
@@ -54,7 +58,7 @@ def _begin(settings: _http_client.ClientSettings, request: Any) -> tuple[Any, li
             added.append(name)
         request.headers[name] = value
     call.request_headers(lambda name: request.headers.get_list(name))
-    return call, added
+    return call, request, added
 
 
 def _end(
@@ -73,13 +77,12 @@ def _send(settings: _http_client.ClientSettings) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        request = args[0] if args else kwargs["request"]
         started = None
         with _errors.guard("httpx request"):
-            started = _begin(settings, request)
+            started = _begin(settings, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
-        call, added = started
+        call, request, added = started
         token = otel_context.attach(call.context())
         try:
             response = wrapped(*args, **kwargs)
@@ -98,13 +101,12 @@ def _send_async(settings: _http_client.ClientSettings) -> Callable[..., Any]:
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        request = args[0] if args else kwargs["request"]
         started = None
         with _errors.guard("httpx request"):
-            started = _begin(settings, request)
+            started = _begin(settings, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
-        call, added = started
+        call, request, added = started
         token = otel_context.attach(call.context())
         try:
             response = await wrapped(*args, **kwargs)

@@ -87,8 +87,10 @@ def _stream(settings: _dbapi.DbSettings) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Iterator[Any]:
         call, args, kwargs = _begin(settings, instance, args, kwargs)
-        rows = wrapped(*args, **kwargs)
-        return rows if call is None else _dbapi.iterate(call, rows)
+        if call is None:
+            rows: Iterator[Any] = wrapped(*args, **kwargs)
+            return rows
+        return _dbapi.iterate(call, _dbapi.call_or_finish(call, wrapped, args, kwargs))
 
     return wrapper
 
@@ -98,8 +100,10 @@ def _stream_async(settings: _dbapi.DbSettings) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> AsyncIterator[Any]:
         call, args, kwargs = _begin(settings, instance, args, kwargs)
-        rows = wrapped(*args, **kwargs)
-        return rows if call is None else _dbapi.iterate_async(call, rows)
+        if call is None:
+            rows: AsyncIterator[Any] = wrapped(*args, **kwargs)
+            return rows
+        return _dbapi.iterate_async(call, _dbapi.call_or_finish(call, wrapped, args, kwargs))
 
     return wrapper
 
@@ -109,8 +113,9 @@ def _copy(settings: _dbapi.DbSettings) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         call, args, kwargs = _begin(settings, instance, args, kwargs)
-        manager = wrapped(*args, **kwargs)
-        return manager if call is None else _copy_block(call, manager)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        return _copy_block(call, _dbapi.call_or_finish(call, wrapped, args, kwargs))
 
     return wrapper
 
@@ -132,8 +137,9 @@ def _copy_async(settings: _dbapi.DbSettings) -> Callable[..., Any]:
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         call, args, kwargs = _begin(settings, instance, args, kwargs)
-        manager = wrapped(*args, **kwargs)
-        return manager if call is None else _copy_block_async(call, manager)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        return _copy_block_async(call, _dbapi.call_or_finish(call, wrapped, args, kwargs))
 
     return wrapper
 

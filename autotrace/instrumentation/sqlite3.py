@@ -16,6 +16,7 @@ through a plain one. Fetching rows is not a span.
 
 from __future__ import annotations
 
+from autotrace import _errors
 from autotrace.instrumentation import _dbapi
 from autotrace.instrumentation._installer import Installer
 
@@ -57,34 +58,43 @@ def _target_of(cursor: Any) -> _dbapi.Target:
 
 
 def _connect(settings: _dbapi.DbSettings) -> Callable[..., Any]:
-    import sqlite3
-
     span = _dbapi.connect_wrapper(settings, "sqlite")
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        factory = kwargs.get("factory", args[5] if len(args) > 5 else sqlite3.Connection)
-        if isinstance(factory, type) and issubclass(factory, sqlite3.Connection):
-            traced = _dbapi.traced_subclass(factory, _CONNECTION_WRAPPERS, _connections)
-            if len(args) > 5:
-                args = (*args[:5], traced, *args[6:])
-            else:
-                kwargs = {**kwargs, "factory": traced}
+        with _errors.guard("sqlite3 connect"):
+            args, kwargs = _traced_connection(args, kwargs)
         return span(wrapped, instance, args, kwargs)
 
     return wrapper
+
+
+def _traced_connection(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``connect``'s arguments with the connection class asked for replaced by its traced subclass."""
+    import sqlite3
+
+    factory = kwargs.get("factory", args[5] if len(args) > 5 else sqlite3.Connection)
+    if not (isinstance(factory, type) and issubclass(factory, sqlite3.Connection)):
+        return args, kwargs
+    traced = _dbapi.traced_subclass(factory, _CONNECTION_WRAPPERS, _connections)
+    if len(args) > 5:
+        return (*args[:5], traced, *args[6:]), kwargs
+    return args, {**kwargs, "factory": traced}
 
 
 def _cursor(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``Connection.cursor(factory=Cursor)``: the cursor class asked for, traced."""
     import sqlite3
 
-    factory = kwargs.get("factory", args[0] if args else sqlite3.Cursor)
-    if _wrappers and isinstance(factory, type) and issubclass(factory, sqlite3.Cursor):
-        traced = _dbapi.traced_subclass(factory, _CURSOR_WRAPPERS, _cursors)
-        return wrapped(traced)
-    return wrapped(*args, **kwargs)
+    traced = None
+    with _errors.guard("sqlite3 cursor"):
+        factory = kwargs.get("factory", args[0] if args else sqlite3.Cursor)
+        if _wrappers and isinstance(factory, type) and issubclass(factory, sqlite3.Cursor):
+            traced = _dbapi.traced_subclass(factory, _CURSOR_WRAPPERS, _cursors)
+    return wrapped(*args, **kwargs) if traced is None else wrapped(traced)
 
 
 def _shortcut(name: str) -> Callable[..., Any]:

@@ -167,33 +167,42 @@ class ServerRequest:
         return [("traceresponse", value), ("server-timing", f'traceparent;desc="{value}"')]
 
     def record_exception(self, exc: BaseException) -> None:
-        """An exception from the app (or one its framework turned into a 500): recorded once."""
+        """An exception from the app (or one its framework turned into a 500): recorded once.
+
+        Called from the middleware's ``except`` blocks: everything here is guarded, so nothing of ours
+        can be chained onto the app's exception or replace it.
+        """
         if self.error_recorded or not isinstance(exc, Exception):
             return
         self.error_recorded = True
-        span = self.span
-        if span.is_recording():
-            with _errors.guard("server span exception"):
+        with _errors.guard("server span exception"):
+            span = self.span
+            if span.is_recording():
                 span.record_exception(exc, escaped=True)
                 span.set_attribute(sc.ERROR_TYPE, _qualified_name(type(exc)))
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
     def finish(self, exc: BaseException | None = None) -> None:
-        """End the span. With ``exc`` and no response started, the server sends a 500: say so."""
+        """End the span. With ``exc`` and no response started, the server sends a 500: say so.
+
+        Called in ``except`` and ``finally`` blocks and from the app's ``send``/iteration: never raises.
+        """
         if self.ended:
             return
         self.ended = True
         if exc is not None:
-            self.record_exception(exc)
+            with _errors.guard("server span exception"):
+                self.record_exception(exc)
             if self.status is None and isinstance(exc, Exception):
                 self.status = 500
-                if self.span.is_recording():
-                    self.span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, 500)
         span = self.span
-        if span.is_recording():
-            with _errors.guard("server span end"):
+        with _errors.guard("server span end"):
+            if span.is_recording():
+                if exc is not None and self.status == 500:
+                    span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, 500)
                 self._final_attributes(span)
-        span.end()
+        with _errors.guard("server span end"):
+            span.end()
 
     def _final_attributes(self, span: trace.Span) -> None:
         if self.route:
@@ -328,6 +337,7 @@ def split_host(host: str) -> tuple[str | None, int | None]:
         return None, None
     if not port_text:
         return address, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    # isascii(): str.isdigit() also takes "²" and other digits that int() refuses.
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         return address, None
     return address, int(port_text)

@@ -169,7 +169,8 @@ class TracedBody:
             self._request.finish()
             raise
         except BaseException as exc:
-            self._request.record_exception(exc)
+            with guard("server span exception"):
+                self._request.record_exception(exc)
             raise
         finally:
             otel_context.detach(token)
