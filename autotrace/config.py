@@ -660,7 +660,7 @@ def url_problem(value: str) -> str:
         host, _, port = authority.partition(":")
     if not host:
         return "expected an http:// or https:// URL with a host"
-    if port and (not port.isdigit() or int(port) > 65535):
+    if port and (not (port.isascii() and port.isdigit()) or int(port) > 65535):
         return f"not a valid URL (port {port!r} is not a number from 0 to 65535)"
     return ""
 

@@ -238,22 +238,43 @@ class BatchProcessor(SpanProcessor):
         queue, size = self._queue, self._batch.max_export_batch_size
         while queue:
             batch: list[ReadableSpan] = []
-            body = None
+            body, bad = None, 0
             try:
                 with self._cond:  # taken under the lock, so a flush never sees the spans nowhere
                     while queue and len(batch) < size:
                         batch.append(queue.popleft())
                     self._in_hand = len(batch)
                 with guard("span encoding"):
-                    body = self._transport_now().encode(batch)
+                    body, bad = self._encode(batch)
             finally:
                 with self._cond:
                     self._in_hand = 0
                     if body is None:
                         self._failed += len(batch)
                     else:
-                        self._keep(_Body(body, len(batch)))
+                        self._failed += bad
+                        self._keep(_Body(body, len(batch) - bad))
                     self._cond.notify_all()
+
+    def _encode(self, batch: list[ReadableSpan]) -> tuple[bytes | None, int]:
+        """The batch's body, and how many spans had to be left out of it.
+
+        A span the encoder refuses (an attribute holding a lone surrogate, say) must not cost the whole
+        batch: the batch is then encoded span by span, and only those that fail are left out (counted).
+        """
+        transport = self._transport_now()
+        try:
+            return transport.encode(batch), 0
+        except (ValueError, TypeError, UnicodeError):
+            pass
+        good = []
+        for span in batch:
+            try:
+                transport.encode([span])
+            except (ValueError, TypeError, UnicodeError):
+                continue
+            good.append(span)
+        return (transport.encode(good) if good else None), len(batch) - len(good)
 
     def _keep(self, body: _Body) -> None:
         """Append to the buffer, dropping the oldest bodies beyond its size (the newest always stays)."""
@@ -481,7 +502,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone also takes "²", which float() refuses
         return float(value)
     from email.utils import parsedate_to_datetime
 

@@ -75,6 +75,7 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
     arg = None if config.sampler_arg is None else str(config.sampler_arg)
     sampler, sampler_errors = sampling.build_sampler(config.sampler, arg, rules)
     problems += sampler_errors
+    _quiet_truncation_warnings()
     provider = _fork_safe_provider_class()(
         sampler=sampler,
         resource=make_resource(config),
@@ -93,6 +94,21 @@ def build(config: Config) -> tuple[Tracing, list[str]]:
 
 
 _provider_class: type[TracerProvider] | None = None
+
+
+def _quiet_truncation_warnings() -> None:
+    """Cutting a value at the attribute length limit is the documented behaviour, not a problem: the
+    SDK's one warning per cut value would let any client add a line to the app's logs per request
+    (a 16 KiB header). Held back, unless OTEL_LOG_LEVEL=debug asks for everything."""
+    import logging
+
+    class DropTruncation(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return _log.enabled_for(10) or "exceeds max length" not in str(record.msg)
+
+    logger = logging.getLogger("opentelemetry.attributes")
+    if not any(type(f).__name__ == "DropTruncation" for f in logger.filters):
+        logger.addFilter(DropTruncation())
 
 
 def _fork_safe_provider_class() -> type[TracerProvider]:

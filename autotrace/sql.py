@@ -12,7 +12,8 @@ Bounded: at most ``MAX_SCANNED`` characters are read (the rest is dropped and ma
 scan is one pass of a regular expression with no nested repetition, so its time is linear even for
 hostile input (unterminated quotes and comments run to the end and are replaced). Block comments nest in
 PostgreSQL mode, as the SQL standard has it, and not in MySQL mode. Bytes are decoded as UTF-8 with
-replacement characters, never raising.
+replacement characters, never raising, and lone surrogates in text become U+FFFD: the result is always
+valid UTF-8, as OTLP needs.
 
 ``summarize`` reads the sanitized text for the operation (``SELECT``) and the main table (``users``):
 ``SELECT users`` is the low-cardinality span name the database conventions ask for.
@@ -115,10 +116,15 @@ def _sanitize_uncached(statement: str, mysql: bool) -> str:
     text = " ".join(text.split())
     text = _IN_LIST.sub(r"\1\2)", text)
     text = _VALUES.sub(r"\1", text)
+    if not text.isascii():
+        # A lone surrogate (text decoded with "surrogateescape", or a statement the driver will refuse)
+        # has no UTF-8 form: the span could not be exported, nor any other span of its batch.
+        text = _SURROGATE.sub("\ufffd", text)
     return text + " …" if truncated else text
 
 
 _COMMENT_MARK = re.compile(r"/\*|\*/")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _scan(statement: str) -> str:

@@ -386,3 +386,26 @@ def test_a_bug_in_export_is_contained_counted_and_never_reaches_the_app(
         assert exported(rec) == [f"s{i}" for i in range(10)] + [f"again{i}" for i in range(10)]
     logged = [line for line in capsys.readouterr().err.splitlines() if "internal error in" in line]
     assert len(logged) <= 1  # said once per site, then counted
+
+
+def test_a_span_the_encoder_refuses_costs_only_itself(receiver: OTLPReceiver) -> None:
+    from autotrace.export import make_transport_factory
+
+    batch = BatchConfig(schedule_delay_s=60.0)
+    provider = TracerProvider(shutdown_on_exit=False)
+    processor = BatchProcessor(make_transport_factory("otlp", otlp_for(receiver)), batch)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for i in range(5):
+        with tracer.start_as_current_span(f"s{i}" if i != 2 else "lone \udc80 surrogate"):
+            pass  # protobuf cannot encode that name
+    assert processor.flush(5)
+    assert sorted(s.name for s in receiver.wait_for_spans(4)) == ["s0", "s1", "s3", "s4"]
+    assert processor.stats()["failed"] == 1
+    processor.close(1)
+
+
+def test_config_with_a_non_ascii_port_warns_instead_of_raising() -> None:
+    config = Config.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:\u00b2"}, argv=["x"])
+    assert [p.variable for p in config.problems] == ["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert _retry_after("\u00b2") is None
