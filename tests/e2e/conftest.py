@@ -53,6 +53,16 @@ def run(
     )
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Terminate a server, and kill it if it does not go within ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def warnings_in(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("autotrace: WARNING")]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import AUTOTRACE, clean_env, run, warnings_in, write_script
+from tests.e2e.conftest import AUTOTRACE, clean_env, run, stop, warnings_in, write_script
 from tests.e2e.test_server_spans import free_port, wait_until_listening
 from tests.otlp_receiver import OTLPReceiver
 
@@ -89,11 +89,7 @@ def app_server(tmp_path: Path, endpoint: str, protocol: str, **extra: str) -> It
             wait_until_listening(port, process)
             yield Client(port), log
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 
 
 def endpoint_of(receiver: OTLPReceiver, protocol: str) -> str:

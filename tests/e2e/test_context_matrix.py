@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import AUTOTRACE, clean_env, run, traced_env, write_script
+from tests.e2e.conftest import AUTOTRACE, clean_env, run, stop, traced_env, write_script
 from tests.e2e.test_server_spans import free_port, new_trace_id, parent_header, wait_until_listening
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
 
@@ -354,12 +354,7 @@ def serving(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> It
             wait_until_listening(port, process)
             yield port
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def get(port: int, path: str, trace_id: str) -> bytes:

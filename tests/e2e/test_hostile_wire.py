@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.e2e.conftest import AUTOTRACE, clean_env, traced_env, write_script
+from tests.e2e.conftest import AUTOTRACE, clean_env, stop, traced_env, write_script
 from tests.e2e.test_server_spans import free_port, wait_until_listening
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
 from tests.unit.test_hostile_input import check_outgoing, check_traceparent
@@ -436,12 +436,7 @@ def serve(stack: str, folder: Path, env: dict[str, str], traced: bool) -> Iterat
             wait_until_listening(port, process)
             yield Server(port, process, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def traced_server_env(receiver: OTLPReceiver, folder: Path, echo: Echo, service: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import AUTOTRACE, traced_env
+from tests.e2e.conftest import AUTOTRACE, stop, traced_env
 from tests.otlp_receiver import OTLPReceiver, ReceivedSpan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,11 +169,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 wait_until_listening(port, process)
                 yield Served(request.param, framework, port, receiver, process)
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop(process)
         text = log.read_text()
         internal = [line for line in text.splitlines() if "autotrace: WARNING" in line]
         assert internal == [], text
